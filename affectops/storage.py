@@ -1,0 +1,84 @@
+"""Datasets and artifacts addressed by a local path or an ``s3://bucket/prefix`` URI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from affectops.settings import Settings
+
+
+def is_s3(uri: str | Path) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def _split(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if not parsed.netloc:
+        raise ValueError(f"{uri!r} has no bucket: expected s3://bucket/prefix")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def _client(settings: Settings):
+    import boto3  # slow to import; only S3 users pay for it
+
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
+
+
+def materialize(uri: str | Path, settings: Settings) -> Path:
+    """A local directory holding ``uri``: the path itself, or an S3 prefix mirrored into the cache.
+
+    Objects already in the cache with the same size are not downloaded again.
+    """
+    if not is_s3(uri):
+        path = Path(uri)
+        if not path.is_dir():
+            raise FileNotFoundError(f"dataset directory {path} does not exist")
+        return path
+    bucket, prefix = _split(str(uri))
+    local = settings.cache_dir / bucket / prefix
+    client = _client(settings)
+    found = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for obj in page.get("Contents", []):
+            found += 1
+            target = local / obj["Key"][len(prefix) + 1 :]
+            if target.exists() and target.stat().st_size == obj["Size"]:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, obj["Key"], str(target))
+    if not found:
+        raise FileNotFoundError(f"no objects under {uri}")
+    return local
+
+
+def upload_dir(local: Path, uri: str, settings: Settings) -> int:
+    """Upload every file under ``local`` to ``uri``; returns the number of files."""
+    bucket, prefix = _split(uri)
+    client = _client(settings)
+    files = [p for p in sorted(Path(local).rglob("*")) if p.is_file()]
+    for path in files:
+        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(local).as_posix()}")
+    return len(files)
+
+
+def link_tree(src: Path, dst: Path) -> int:
+    """Mirror ``src`` into ``dst`` with hard links (copies across filesystems); returns file count.
+
+    Datasets reach 4 GB, so staging them for DVC or a derived step must not copy bytes.
+    """
+    import os
+    import shutil
+
+    count = 0
+    for path in sorted(Path(src).rglob("*")):
+        if not path.is_file():
+            continue
+        target = Path(dst) / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
+        count += 1
+    return count

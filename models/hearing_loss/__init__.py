@@ -1,0 +1,1 @@
+"""Hearing-loss detection from facial expressions (paper: hearing-loss-detection.txt)."""

@@ -1,0 +1,194 @@
+"""Synthetic hearing-loss cohort in the exact RLR-CHAT stand-in format (see ``cohort.py``).
+
+Generative model, per subject ``s`` (latent space of ``latent_dim`` dims, projected to D = 384):
+
+* demographics follow Table 1: age groups in proportion 60 / 64 / 54, positive rates
+  0.18 / 0.52 / 0.76, age uniform within the group's range; two subjects per session
+  (the paper's 178 subjects come from 89 one-on-one sessions, §4.1);
+* a session lasts ~1 hour and is cut into 25-35 s segments; its noise level changes at every
+  segment, drawn as shuffled blocks of {quiet, 55, 65, 75} dBA so levels are balanced (§4.1);
+  both partners of a session share the schedule;
+* per-frame latent ``z_t = u_s + a_s + r_s(noise) + e_seg + n_t`` where
+  - ``u_s ~ N(0, identity_std^2)`` is the subject's identity offset (planted effect c),
+  - ``a_s = age_strength * zscore(age) * w_age`` is an age signal, a usable but spurious
+    shortcut: it predicts hearing loss only through age's correlation with it (effect b),
+  - ``r_s(noise) = kappa_s * level(noise) * (common_reaction * w_common
+    + hearing_loss * hl_reaction * w_hl)``: everyone reacts to noise, subjects with hearing
+    loss react more along ``w_hl``; ``level`` is 0.1 / 0.3 / 0.55 / 1 for quiet / 55 / 65 /
+    75 dBA (conversation strains a little even in quiet), so the difference is strongest at
+    75 dBA; ``kappa_s`` is a log-normal reactivity (effect a),
+  - ``e_seg ~ N(0, segment_std^2)`` is per-segment variation (topic, pose, lighting),
+  - ``n_t`` is AR(1) over frames (``ar_rho``) with std ``frame_std * expressivity_s``, raised
+    by ``hl_variability * level(noise)`` for subjects with hearing loss (more fidgeting in noise);
+    ``expressivity_s`` is log-normal, so raw variability is confounded by the person too;
+* features ``x_t = z_t @ mixing + N(0, obs_std^2)``, ``mixing`` a fixed random orthonormal
+  ``latent_dim x D`` map, so every effect is spread over all 384 dims.
+
+``w_age``, ``w_common`` and ``w_hl`` are orthonormal. Effect sizes are calibrated so that a
+single-segment baseline lands in the paper's F1 range (see README, "Synthetic cohort").
+Deterministic for a seed: subject ``i`` draws from its own ``SeedSequence`` child.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from models.hearing_loss.cohort import (
+    FEATURE_DIM,
+    FPS,
+    NOISE_LEVELS_DBA,
+    SEGMENT_SECONDS,
+    CohortWriter,
+)
+
+# paper Table 1: subjects per age group (of 178) and positive rates
+GROUP_SUBJECTS = {"young": 60, "mid": 64, "old": 54}
+GROUP_POSITIVE_RATE = {"young": 0.18, "mid": 0.52, "old": 0.76}
+GROUP_AGES = {"young": (18, 39), "mid": (40, 56), "old": (57, 88)}  # Table 1 age ranges
+NOISE_RESPONSE = {0: 0.1, 55: 0.3, 65: 0.55, 75: 1.0}  # reaction per level: strongest at 75 dBA
+AGE_CENTER, AGE_SCALE = 50.0, 17.0  # rough z-scoring of the 18-88 range
+_BURN_IN = 30  # AR(1) frames dropped so every segment starts in the stationary regime
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    subjects: int = 178  # paper §4.1
+    session_seconds: tuple[float, float] = (3300.0, 3700.0)  # "approximately one hour"
+    seed: int = 0
+    feature_dim: int = FEATURE_DIM
+    latent_dim: int = 32
+    identity_std: float = 1.2
+    age_strength: float = 1.0
+    common_reaction: float = 1.0
+    hl_reaction: float = 4.5
+    hl_variability: float = 0.25
+    reactivity_std: float = 0.35
+    expressivity_std: float = 0.3
+    segment_std: float = 0.5
+    frame_std: float = 0.8
+    ar_rho: float = 0.9
+    obs_std: float = 0.5
+
+
+def _group_counts(n: int) -> dict[str, int]:
+    total = sum(GROUP_SUBJECTS.values())
+    counts = {g: round(n * k / total) for g, k in GROUP_SUBJECTS.items()}
+    counts["mid"] += n - sum(counts.values())
+    return counts
+
+
+def _demographics(config: SynthConfig, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for group, count in _group_counts(config.subjects).items():
+        positives = round(count * GROUP_POSITIVE_RATE[group])
+        labels = rng.permutation(np.r_[np.ones(positives), np.zeros(count - positives)])
+        low, high = GROUP_AGES[group]
+        for label in labels:
+            rows.append(
+                {
+                    "age": int(rng.integers(low, high + 1)),
+                    "age_group": group,
+                    "gender": str(rng.choice(["female", "male"])),
+                    "hearing_loss": int(label),
+                }
+            )
+    people = pd.DataFrame(rows).sample(frac=1.0, random_state=rng.integers(2**31)).reset_index(drop=True)
+    people["subject_id"] = [f"S{i:04d}" for i in range(len(people))]
+    people["session_id"] = [f"C{i // 2:04d}" for i in range(len(people))]  # two per session
+    return people
+
+
+def _noise_schedule(rng: np.random.Generator, seconds: float) -> pd.DataFrame:
+    """25-35 s segments covering the session; levels in shuffled balanced blocks."""
+    low, high = SEGMENT_SECONDS
+    bounds, start = [], 0.0
+    while start + low <= seconds:
+        end = start + float(rng.uniform(low, high))
+        if end > seconds:
+            break
+        bounds.append((start, end))
+        start = end
+    levels: list[int] = []
+    while len(levels) < len(bounds):
+        block = list(rng.permutation(NOISE_LEVELS_DBA))
+        if levels and block[0] == levels[-1]:  # the level must change at every boundary
+            block = block[1:] + block[:1]
+        levels.extend(int(x) for x in block)
+    return pd.DataFrame(
+        {
+            "segment_index": np.arange(len(bounds)),
+            "noise_level_dba": levels[: len(bounds)],
+            "start_s": [b[0] for b in bounds],
+            "end_s": [b[1] for b in bounds],
+        }
+    )
+
+
+def _directions(config: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal (w_age, w_common, w_hl) in latent space and the latent -> D mixing map."""
+    q, _ = np.linalg.qr(rng.standard_normal((config.latent_dim, config.latent_dim)))
+    effects = q[:, :3].T
+    mixing, _ = np.linalg.qr(rng.standard_normal((config.feature_dim, config.latent_dim)))
+    return effects, mixing.T * np.sqrt(config.feature_dim / config.latent_dim)
+
+
+def _subject_features(
+    config: SynthConfig,
+    person: pd.Series,
+    schedule: pd.DataFrame,
+    effects: np.ndarray,
+    mixing: np.ndarray,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    w_age, w_common, w_hl = effects
+    k = config.latent_dim
+    identity = rng.normal(0.0, config.identity_std, k)  # effect (c)
+    age = config.age_strength * (person["age"] - AGE_CENTER) / AGE_SCALE * w_age  # effect (b)
+    kappa = rng.lognormal(0.0, config.reactivity_std)
+    expressivity = rng.lognormal(0.0, config.expressivity_std)  # how much this face moves at all
+    hl = float(person["hearing_loss"])
+    level = schedule["noise_level_dba"].map(NOISE_RESPONSE).to_numpy()
+    reaction = kappa * level[:, None] * (config.common_reaction * w_common + hl * config.hl_reaction * w_hl)
+    segment_mean = identity + age + reaction + rng.normal(0.0, config.segment_std, (len(schedule), k))
+
+    n_frames = np.round((schedule["end_s"] - schedule["start_s"]).to_numpy() * FPS).astype(int)
+    innov = rng.standard_normal((len(schedule), n_frames.max() + _BURN_IN, k))
+    # AR(1) with unit stationary variance, then scaled per segment (effect (a), variability)
+    ar = lfilter([np.sqrt(1 - config.ar_rho**2)], [1.0, -config.ar_rho], innov, axis=1)[:, _BURN_IN:]
+    frame_scale = expressivity * config.frame_std * (1.0 + hl * config.hl_variability * level)
+    latent = segment_mean[:, None, :] + ar * frame_scale[:, None, None]
+
+    out = []
+    for i, t in enumerate(n_frames):
+        x = latent[i, :t] @ mixing
+        x += rng.normal(0.0, config.obs_std, x.shape)
+        out.append(x.astype(np.float32))
+    return out
+
+
+def synthesize(config: SynthConfig, out_dir: Path) -> pd.DataFrame:
+    """Write a synthetic cohort to ``out_dir``; returns its manifest."""
+    root = np.random.SeedSequence(config.seed)
+    cohort_seq, *subject_seqs = root.spawn(config.subjects + 1)
+    cohort_rng = np.random.default_rng(cohort_seq)
+    people = _demographics(config, cohort_rng)
+    effects, mixing = _directions(config, cohort_rng)
+    schedules = {
+        sid: _noise_schedule(cohort_rng, float(cohort_rng.uniform(*config.session_seconds)))
+        for sid in people["session_id"].unique()
+    }
+    writer = CohortWriter(Path(out_dir), config.feature_dim)
+    for person, seq in zip(people.itertuples(index=False), subject_seqs, strict=True):
+        person = pd.Series(person._asdict())
+        schedule = schedules[person["session_id"]].copy()
+        features = _subject_features(config, person, schedule, effects, mixing, np.random.default_rng(seq))
+        for column in ("subject_id", "session_id", "age", "age_group", "gender", "hearing_loss"):
+            schedule[column] = person[column]
+        schedule["segment_id"] = person["subject_id"] + "-" + schedule["segment_index"].map("{:03d}".format)
+        writer.add_subject(person["subject_id"], schedule, features)
+    return writer.close({"generator": "affectops.synth.hearing_loss", "config": asdict(config)})

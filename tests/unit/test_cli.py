@@ -1,0 +1,78 @@
+"""The command line, driven in-process through typer's runner on tiny cohorts."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from affectops.cli import app
+
+pytestmark = pytest.mark.unit
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "data"),
+        (["data"], "validate"),
+        (["data", "synth"], "exact data format"),
+        (["data", "split"], "subject-independent folds"),
+        (["data", "validate"], "Great Expectations"),
+        (["data", "version"], "DVC"),
+        (["data", "fetch"], "exact dataset version"),
+        (["data", "summary"], "age groups"),
+        (["demo"], "main job"),
+    ],
+)
+def test_every_command_explains_itself(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, [*args, "--help"])
+    assert result.exit_code == 0
+    assert expected in " ".join(result.output.split())
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_synth_split_validate_summary(tmp_path: Path, home: Path) -> None:
+    cohort = tmp_path / "cohort"
+    result = runner.invoke(
+        app, ["data", "synth", "--out", str(cohort), "--subjects", "10", "--session-minutes", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "10 subjects in 5 sessions" in result.output
+    assert runner.invoke(app, ["data", "split", str(cohort)]).exit_code == 0
+    report = tmp_path / "validation.json"
+    result = runner.invoke(app, ["data", "validate", str(cohort), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "validation passed" in result.output
+    assert (home / "reports" / "data-docs" / "index.html").is_file()
+    assert '"success": true' in report.read_text()
+    assert "folds (subjects, positive rate)" in runner.invoke(app, ["data", "summary", str(cohort)]).output
+
+
+def test_validate_exits_1_and_names_the_failure(tiny_cohort: Path, tmp_path: Path, home: Path) -> None:
+    cohort = Path(shutil.copytree(tiny_cohort, tmp_path / "bad"))
+    manifest = pd.read_parquet(cohort / "manifest.parquet")
+    manifest.loc[0, "noise_level_dba"] = 60
+    manifest.to_parquet(cohort / "manifest.parquet", index=False)
+    result = runner.invoke(app, ["data", "validate", str(cohort), "--docs-dir", str(tmp_path / "docs")])
+    assert result.exit_code == 1
+    assert "FAILED manifest.noise_level_dba" in result.output and "noise_level_dba=60" in result.output
+
+
+def test_fetch_of_an_unknown_version_is_a_clear_error(tmp_path: Path, home: Path) -> None:
+    result = runner.invoke(app, ["data", "fetch", "0" * 32, "--name", "x", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "not found" in result.output
+
+
+def test_unknown_family_is_rejected_by_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "c"), "--family", "pain"])
+    assert result.exit_code == 2
+    assert "unknown family 'pain'; known: hearing_loss" in result.output
