@@ -5,7 +5,7 @@ Generative model, per subject ``s`` (latent space of ``latent_dim`` dims, projec
 * demographics follow Table 1: age groups in proportion 60 / 64 / 54, positive rates
   0.18 / 0.52 / 0.76, age uniform within the group's range; two subjects per session
   (the paper's 178 subjects come from 89 one-on-one sessions, §4.1);
-* a session lasts ~1 hour and is cut into 25-35 s segments; its noise level changes at every
+* a session lasts ~51 minutes (18,145 segments / 178 subjects, §4.1) and is cut into 25-35 s segments; its noise level changes at every
   segment, drawn as shuffled blocks of {quiet, 55, 65, 75} dBA so levels are balanced (§4.1);
   both partners of a session share the schedule;
 * per-frame latent ``z_t = u_s + a_s + r_s(noise) + e_seg + n_t`` where
@@ -58,7 +58,9 @@ _BURN_IN = 30  # AR(1) frames dropped so every segment starts in the stationary 
 @dataclass(frozen=True)
 class SynthConfig:
     subjects: int = 178  # paper §4.1
-    session_seconds: tuple[float, float] = (3300.0, 3700.0)  # "approximately one hour"
+    # paper §4.1: sessions of "approximately one hour", 18,145 segments for 178 subjects, i.e. ~51
+    # minutes of usable segments per session
+    session_seconds: tuple[float, float] = (2750.0, 3370.0)
     seed: int = 0
     feature_dim: int = FEATURE_DIM
     latent_dim: int = 32
