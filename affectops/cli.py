@@ -46,7 +46,7 @@ def data_synth(
     family: Family = "hearing_loss",
     subjects: Annotated[int | None, typer.Option(help="Number of subjects (paper: 178).")] = None,
     session_minutes: Annotated[
-        float | None, typer.Option(help="Mean session length in minutes (paper: ~60).")
+        float | None, typer.Option(help="Mean session length in minutes (paper: ~51 of usable segments).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same cohort.")] = 0,
 ) -> None:

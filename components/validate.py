@@ -8,14 +8,12 @@ Every call uses an ephemeral GE context with in-memory stores, so nothing is wri
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# family -> module providing ``tables(cohort)``, ``EXPECTATIONS`` and ``ID_COLUMNS``
-FAMILIES: dict[str, str] = {"hearing_loss": "models.hearing_loss.expectations"}
+from models import get_family
 
 _DOCS_SITE = "affectops"
 NOT_RUN = "NotRun"  # Failure.expectation of checks skipped because their columns are absent
@@ -55,9 +53,8 @@ class ValidationReport:
 
 
 def family_module(family: str) -> ModuleType:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; known families: {', '.join(sorted(FAMILIES))}")
-    return importlib.import_module(FAMILIES[family])
+    """The family's declarative expectations: ``tables(cohort)``, ``EXPECTATIONS``, ``ID_COLUMNS``."""
+    return get_family(family).expectations
 
 
 def _columns(kwargs: dict) -> list[str]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
+from models.hearing_loss import expectations as hearing_loss_expectations
 from models.hearing_loss import summary as hearing_loss_summary
 from models.hearing_loss import synth as hearing_loss_synth
 
@@ -23,6 +25,7 @@ class FamilySpec:
     synthesize: Callable[[Any, Path], pd.DataFrame]
     summarize: Callable[[Path], dict]
     format_summary: Callable[[dict], str]
+    expectations: ModuleType  # tables(cohort), EXPECTATIONS, ID_COLUMNS for the validation gate
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -33,6 +36,7 @@ FAMILIES: dict[str, FamilySpec] = {
         synthesize=hearing_loss_synth.synthesize,
         summarize=hearing_loss_summary.summarize,
         format_summary=hearing_loss_summary.format_summary,
+        expectations=hearing_loss_expectations,
     ),
 }
 

@@ -5,9 +5,9 @@ Generative model, per subject ``s`` (latent space of ``latent_dim`` dims, projec
 * demographics follow Table 1: age groups in proportion 60 / 64 / 54, positive rates
   0.18 / 0.52 / 0.76, age uniform within the group's range; two subjects per session
   (the paper's 178 subjects come from 89 one-on-one sessions, §4.1);
-* a session lasts ~51 minutes (18,145 segments / 178 subjects, §4.1) and is cut into 25-35 s segments; its noise level changes at every
-  segment, drawn as shuffled blocks of {quiet, 55, 65, 75} dBA so levels are balanced (§4.1);
-  both partners of a session share the schedule;
+* a session lasts ~51 minutes (18,145 segments / 178 subjects, §4.1) and is cut into
+  25-35 s segments; its noise level changes at every segment, drawn as shuffled blocks of
+  {quiet, 55, 65, 75} dBA so levels are balanced (§4.1); partners share the schedule;
 * per-frame latent ``z_t = u_s + a_s + r_s(noise) + e_seg + n_t`` where
   - ``u_s ~ N(0, identity_std^2)`` is the subject's identity offset (planted effect c),
   - ``a_s = age_strength * zscore(age) * w_age`` is an age signal, a usable but spurious
