@@ -42,8 +42,7 @@ def sample_triplets(
     default); s_q1 and s_q2 are distinct quiet segments. Subjects without one such noisy and
     two quiet segments are skipped. Choice (paper silent on the draw): the subject is uniform
     over eligible subjects, then each segment uniform within the subject, so long sessions do
-    not dominate. Deterministic for the rng's state; independent of the manifest's row order
-    across subjects.
+    not dominate. Deterministic for the rng's state; independent of the manifest's row order.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -56,8 +55,9 @@ def sample_triplets(
     labels = manifest.index.to_numpy()
     pools: list[tuple[np.ndarray, np.ndarray]] = []
     for _, rows in sorted(manifest.groupby("subject_id", sort=False).indices.items()):
-        noisy = labels[rows[np.isin(noise[rows], list(levels))]]
-        quiet = labels[rows[noise[rows] == QUIET_DBA]]
+        # sorted labels: the draw then depends on the rng and the manifest's content, not its row order
+        noisy = np.sort(labels[rows[np.isin(noise[rows], list(levels))]])
+        quiet = np.sort(labels[rows[noise[rows] == QUIET_DBA]])
         if len(noisy) >= 1 and len(quiet) >= 2:
             pools.append((noisy, quiet))
     if not pools:
