@@ -3,7 +3,7 @@
 Each step runs as its own ``affectops`` process, so its wall time and peak memory (max RSS,
 including the DVC processes it waits for) are measured alone. Writes benchmarks/RESULTS.md.
 
-Usage: python -m benchmarks.data_layer [--subjects 178] [--session-minutes 60] [--workdir DIR]
+Usage: python -m benchmarks.data_layer [--subjects 178] [--session-minutes M] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _measure(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=178)
-    parser.add_argument("--session-minutes", type=float, default=60.0)
+    parser.add_argument("--session-minutes", type=float, default=None, help="default: the generator's")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch space (needs ~3x the cohort)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="affectops-bench-", dir=args.workdir))
@@ -52,8 +52,7 @@ def main() -> None:
                 str(cohort),
                 "--subjects",
                 str(args.subjects),
-                "--session-minutes",
-                str(args.session_minutes),
+                *(["--session-minutes", str(args.session_minutes)] if args.session_minutes else []),
             ],
             "split (5 folds)": ["data", "split", str(cohort)],
             "validate (GE, with Data Docs)": [
@@ -86,7 +85,7 @@ def main() -> None:
     print(table.to_string(index=False))
     notes = (
         f"`make bench` (`python -m benchmarks.data_layer`): {args.subjects} subjects, "
-        f"~{args.session_minutes:g}-minute sessions -> {len(manifest)} segments, "
+        f"{len(manifest)} segments, "
         f"{manifest['n_frames'].sum()} frames, {size / 2**30:.2f} GiB on disk. Each step is one "
         "`affectops` process; peak RSS is its max resident set (DVC child processes included)."
     )
