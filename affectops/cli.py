@@ -99,6 +99,7 @@ def data_validate(
     from affectops.storage import materialize
     from components.validate import validate_cohort
 
+    _family(family)  # an unknown family is a usage error, before any download
     settings = load_settings()
     result = validate_cohort(
         materialize(cohort, settings), docs_dir=docs_dir or settings.reports_dir / "data-docs", family=family

@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from benchmarks.results import write_section
 from components.split import assign_folds
 from models.hearing_loss.cohort import FeatureStore, read_manifest
+from models.hearing_loss.sampling import anchor_index
 from models.hearing_loss.synth import SynthConfig, synthesize
 
 PAPER = {  # paper Table 2, 5-fold CV / young / mid / old F1 (%)
@@ -45,8 +46,7 @@ def probe(cohort: Path, seed: int = 0) -> pd.DataFrame:
     fold = (
         manifest["subject_id"].map(assign_folds(manifest, 5, seed).set_index("subject_id")["fold"]).to_numpy()
     )
-    quiet = manifest[manifest["noise_level_dba"] == 0].sort_values("start_s").groupby("subject_id").head(1)
-    anchor = manifest["subject_id"].map(pd.Series(quiet.index, index=quiet["subject_id"])).to_numpy()
+    anchor = anchor_index(manifest).to_numpy()  # read_manifest's RangeIndex: labels are positions
     age = ((manifest["age"] - manifest["age"].mean()) / manifest["age"].std()).to_numpy()[:, None]
     inputs = {"single": pooled, "age": np.c_[pooled, age], "anchor": np.c_[pooled, pooled[anchor]]}
     y = manifest["hearing_loss"].to_numpy()

@@ -76,3 +76,9 @@ def test_unknown_family_is_rejected_by_name(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "c"), "--family", "pain"])
     assert result.exit_code == 2
     assert "unknown family 'pain'; known: hearing_loss" in result.output
+
+
+def test_validate_rejects_an_unknown_family_by_name(tiny_cohort: Path, home: Path) -> None:
+    result = runner.invoke(app, ["data", "validate", str(tiny_cohort), "--family", "pain"])
+    assert result.exit_code == 2
+    assert "unknown family 'pain'" in result.output
