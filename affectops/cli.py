@@ -171,6 +171,148 @@ def data_fetch(
     typer.echo(path)
 
 
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Config override key=value (repeatable), e.g. --set epochs=2."),
+]
+Device = Annotated[str, typer.Option(help="auto (GPU if present), cpu or cuda.")]
+
+
+def _config(spec, variant: str | None, overrides: list[str] | None, seed: int | None):
+    from models.common.config import apply_overrides, parse_assignments
+
+    try:
+        changes = parse_assignments(overrides or [])
+        if variant is not None:
+            changes["variant"] = variant
+        if seed is not None:
+            changes["seed"] = seed
+        return apply_overrides(spec.config(), changes)
+    except ValueError as err:
+        _fail(str(err))
+
+
+def _log_progress() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+@app.command("train")
+def train(
+    data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
+    family: Family = "hearing_loss",
+    variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
+    overrides: Overrides = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of initial weights and data order.")] = None,
+    holdout_fold: Annotated[
+        int | None, typer.Option(help="Fold to hold out and evaluate on; default: train on all folds.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (checkpoints, model, tracking).")] = None,
+    device: Device = "auto",
+    resume: Annotated[bool, typer.Option(help="Resume from the run directory's last checkpoint.")] = True,
+) -> None:
+    """Train a model; under `torchrun --nproc-per-node N --module affectops train ...` with DDP."""
+    import os
+
+    from affectops.storage import materialize
+    from models.common.tracking import LocalTracker
+
+    spec = _family(family)
+    config = _config(spec, variant, overrides, seed)
+    settings = load_settings()
+    run_dir = (
+        out or settings.home / "runs" / family / f"{getattr(config, 'variant', family)}-seed{config.seed}"
+    )
+    _log_progress()
+    data_dir = materialize(data_uri, settings)
+    try:
+        path = spec.train(
+            config,
+            data_dir,
+            LocalTracker(run_dir / "tracking"),
+            out_dir=run_dir,
+            holdout_fold=holdout_fold,
+            device=device,
+            resume=resume,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    if os.environ.get("RANK", "0") != "0":
+        return
+    typer.echo(f"model: {path}")
+    if holdout_fold is not None:
+        scores = spec.evaluate(spec.load_model(path), data_dir, holdout_fold)
+        (run_dir / "metrics.json").write_text(json.dumps(scores, indent=2))
+        typer.echo(json.dumps(scores, indent=2))
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model artifact written by `affectops train`.")],
+    data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
+    family: Family = "hearing_loss",
+    fold: Annotated[
+        int | None, typer.Option(help="Fold to evaluate on; default: the model's held-out fold.")
+    ] = None,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Also write the metrics as JSON here.")
+    ] = None,
+) -> None:
+    """The paper's metrics of a trained model on a held-out fold."""
+    from affectops.storage import materialize
+
+    spec = _family(family)
+    try:
+        scores = spec.evaluate(spec.load_model(model), materialize(data_uri, load_settings()), fold)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(scores, indent=2))
+    typer.echo(json.dumps(scores, indent=2))
+
+
+@app.command("crossval")
+def crossval(
+    data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
+    family: Family = "hearing_loss",
+    variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
+    overrides: Overrides = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (paper §4.2: five).")] = "0,1,2,3,4",
+    out: Annotated[Path | None, typer.Option(help="Directory for runs, summary and predictions.")] = None,
+    device: Device = "auto",
+) -> None:
+    """The paper's protocol: subject-independent k-fold CV over seeds; mean ± std per metric."""
+    from affectops.storage import materialize
+    from models.common.tracking import LocalTracker
+
+    spec = _family(family)
+    config = _config(spec, variant, overrides, None)
+    try:
+        seed_list = tuple(int(part) for part in seeds.split(",") if part.strip())
+    except ValueError:
+        _fail(f"--seeds must be comma-separated integers, got {seeds!r}")
+    settings = load_settings()
+    out_dir = out or settings.home / "crossval" / family / getattr(config, "variant", family)
+    _log_progress()
+    try:
+        summary, predictions = spec.cross_validate(
+            config,
+            materialize(data_uri, settings),
+            LocalTracker(out_dir / "tracking"),
+            out_dir=out_dir,
+            seeds=seed_list,
+            device=device,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    predictions.drop(columns=["embedding"], errors="ignore").to_parquet(out_dir / "predictions.parquet")
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "per_seed"}, indent=2))
+    typer.echo(f"summary: {out_dir / 'summary.json'}")
+
+
 @app.command("demo")
 def demo(
     subjects: Annotated[int, typer.Option(help="Subjects in the demo cohort.")] = 24,

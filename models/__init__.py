@@ -8,35 +8,65 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from models.common.schema import ServingSchema
+from models.hearing_loss import checkpoint as hearing_loss_checkpoint
+from models.hearing_loss import crossval as hearing_loss_crossval
+from models.hearing_loss import data as hearing_loss_data
+from models.hearing_loss import evaluate as hearing_loss_evaluate
 from models.hearing_loss import expectations as hearing_loss_expectations
+from models.hearing_loss import model as hearing_loss_model
+from models.hearing_loss import serving_schema as hearing_loss_serving
 from models.hearing_loss import summary as hearing_loss_summary
 from models.hearing_loss import synth as hearing_loss_synth
+from models.hearing_loss import train as hearing_loss_train
 
 
 @dataclass(frozen=True)
 class FamilySpec:
-    """What the platform knows about a family. Later layers add training, evaluation and serving."""
+    """The model-family contract (ARCHITECTURE.md): everything the platform may call on a family."""
 
     name: str
     paper: str
+    config: type  # dataclass with the paper's defaults; overridden by params / pipeline parameters
+    build: Callable[[Any], Any]  # config -> nn.Module
+    load_data: Callable[[Path], pd.DataFrame]  # a split dataset -> its training/evaluation table
     synth_config: type  # dataclass whose defaults are the paper's dataset scale
     synthesize: Callable[[Any, Path], pd.DataFrame]
     summarize: Callable[[Path], dict]
     format_summary: Callable[[dict], str]
     expectations: ModuleType  # tables(cohort), EXPECTATIONS, ID_COLUMNS for the validation gate
+    # train(config, data, tracker, *, out_dir, holdout_fold, device, resume) -> model artifact path
+    train: Callable[..., Path]
+    load_model: Callable[..., Any]  # artifact path -> trained model (with its config)
+    # evaluate(trained, data, holdout_fold) -> dict of the paper's metrics (per group where reported)
+    evaluate: Callable[..., dict]
+    # the paper's evaluation protocol: (config, data, tracker, *, out_dir, seeds) -> (summary, predictions)
+    cross_validate: Callable[..., tuple[dict, pd.DataFrame]]
+    serving_schema: Callable[[Any], ServingSchema]  # config -> named input / output tensors
+    example_input: Callable[[Any], dict[str, np.ndarray]]  # config -> a valid request's tensors
 
 
 FAMILIES: dict[str, FamilySpec] = {
     "hearing_loss": FamilySpec(
         name="hearing_loss",
         paper="hearing-loss-detection.txt",
+        config=hearing_loss_model.HearingLossConfig,
+        build=hearing_loss_model.build,
+        load_data=hearing_loss_data.load_split,
         synth_config=hearing_loss_synth.SynthConfig,
         synthesize=hearing_loss_synth.synthesize,
         summarize=hearing_loss_summary.summarize,
         format_summary=hearing_loss_summary.format_summary,
         expectations=hearing_loss_expectations,
+        train=hearing_loss_train.train,
+        load_model=hearing_loss_checkpoint.load,
+        evaluate=hearing_loss_evaluate.evaluate,
+        cross_validate=hearing_loss_crossval.cross_validate,
+        serving_schema=hearing_loss_serving.serving_schema,
+        example_input=hearing_loss_serving.example_input,
     ),
 }
 

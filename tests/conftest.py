@@ -17,3 +17,13 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cohort") / "tiny"
     synthesize(TINY, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_cohort`` split into 5 subject-independent folds (read-only)."""
+    from components.split import split_cohort
+
+    out = tmp_path_factory.mktemp("split") / "tiny"
+    split_cohort(tiny_cohort, 5, 0, out)
+    return out

@@ -37,12 +37,23 @@ class HearingLossConfig:
     lr: float = 1e-4  # paper §4.3 (AdamW)
     batch_size: int = 64  # paper §4.3
     epochs: int = 15  # paper §4.3
+    # choice: the paper gives 15 epochs for training and no separate pre-training length; VM
+    # pre-training gets the same 15 epochs, each of as many triplets as there are training segments
+    vm_epochs: int = 15
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
-        for name in ("feature_dim", "gru_hidden", "classifier_hidden", "age_hidden", "batch_size", "epochs"):
+        for name in (
+            "feature_dim",
+            "gru_hidden",
+            "classifier_hidden",
+            "age_hidden",
+            "batch_size",
+            "epochs",
+            "vm_epochs",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:

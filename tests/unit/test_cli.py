@@ -25,6 +25,9 @@ runner = CliRunner()
         (["data", "fetch"], "exact dataset version"),
         (["data", "summary"], "age groups"),
         (["demo"], "main job"),
+        (["train"], "torchrun"),
+        (["evaluate"], "held-out fold"),
+        (["crossval"], "mean ± std"),
     ],
 )
 def test_every_command_explains_itself(args: list[str], expected: str) -> None:

@@ -1,0 +1,1 @@
+"""Layers and utilities shared by model families."""

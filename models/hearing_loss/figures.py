@@ -1,0 +1,92 @@
+"""The paper's pictures as PNG: F1 per age group per variant (Table 2), age probe (Fig. 5), t-SNE (Fig. 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+GROUPS = (("f1", "5-fold CV"), ("f1_young", "Young"), ("f1_mid", "Mid."), ("f1_old", "Old"))
+TSNE_POINTS = 1500  # choice: t-SNE is quadratic-ish; a seeded subsample keeps the figure to seconds
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_group_f1(summaries: Mapping[str, Mapping], path: Path) -> Path:
+    """Bars of mean F1 (± std over seeds) per age group, one bar per variant; coin-flip baseline as ticks."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(len(summaries), 1)
+    x = np.arange(len(GROUPS))
+    for i, (variant, summary) in enumerate(summaries.items()):
+        means = [100 * (summary.get(f"{key}_mean") or 0.0) for key, _ in GROUPS]
+        stds = [100 * (summary.get(f"{key}_std") or 0.0) for key, _ in GROUPS]
+        ax.bar(x + (i - (len(summaries) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=variant)
+    first = next(iter(summaries.values()), {})
+    baseline = [100 * (first.get(f"random_{key}_mean") or np.nan) for key, _ in GROUPS]
+    ax.scatter(x, baseline, marker="_", s=900, color="black", label="random guessing", zorder=3)
+    ax.set_xticks(x, [label for _, label in GROUPS])
+    ax.set_ylabel("F1 (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Hearing-loss detection F1 per age group (mean ± std over seeds)")
+    ax.legend(fontsize=8, ncols=3, loc="upper left")
+    return _save(fig, path)
+
+
+def plot_age_probe(predictions: pd.DataFrame, path: Path, r: float, p: float) -> Path:
+    """Fig. 5: the age estimator's output against true age, one point per subject."""
+    plt = _pyplot()
+    per_subject = predictions.groupby("subject_id")[["age", "age_estimate"]].mean()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(per_subject["age"], per_subject["age_estimate"], s=14, alpha=0.8)
+    low, high = per_subject["age"].min(), per_subject["age"].max()
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="perfect estimate")
+    ax.set_xlabel("true age")
+    ax.set_ylabel("estimated age (behind the GRL)")
+    ax.set_title(f"Age probe: Pearson r = {r:.2f}, p = {p:.2g}")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_tsne(embeddings: Mapping[str, pd.DataFrame], path: Path, seed: int = 0) -> Path:
+    """Fig. 4: 3D t-SNE of variation-encoder features, one column per model; colour = age (top
+    row) and subject identity (bottom row). Each frame needs ``embedding``, ``age``, ``subject_id``.
+    """
+    from sklearn.manifold import TSNE
+
+    plt = _pyplot()
+    fig = plt.figure(figsize=(4.5 * len(embeddings), 8))
+    for column, (title, frame) in enumerate(embeddings.items()):
+        sample = frame.sample(min(TSNE_POINTS, len(frame)), random_state=seed)
+        # sklearn needs perplexity < samples; the paper's figure has thousands, tests a few dozen
+        perplexity = min(30.0, (len(sample) - 1) / 3)
+        points = TSNE(n_components=3, random_state=seed, init="pca", perplexity=perplexity).fit_transform(
+            np.stack(sample["embedding"].to_numpy())
+        )
+        identity = sample["subject_id"].astype("category").cat.codes
+        for row, (colour, cmap, label) in enumerate(
+            ((sample["age"], "Reds", "age"), (identity, "tab20", "subject"))
+        ):
+            ax = fig.add_subplot(2, len(embeddings), row * len(embeddings) + column + 1, projection="3d")
+            ax.scatter(*points.T, c=colour, cmap=cmap, s=4)
+            ax.set_title(f"{title}: colour = {label}", fontsize=9)
+            ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path

@@ -1,0 +1,92 @@
+"""The paper's metrics on hand-made predictions, and the evaluation's leakage guard."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from models.common.tracking import LocalTracker
+from models.hearing_loss import checkpoint
+from models.hearing_loss.evaluate import coin_flip_f1, evaluate, metrics
+from models.hearing_loss.model import HearingLossConfig
+from models.hearing_loss.train import train
+
+pytestmark = pytest.mark.unit
+
+
+def _predictions() -> pd.DataFrame:
+    rows = [
+        # subject, age, group, label, prediction, age estimate
+        ("a", 25, "young", 0, 0, 40.0),
+        ("a", 25, "young", 0, 1, 42.0),
+        ("b", 30, "young", 1, 1, 45.0),
+        ("c", 50, "mid", 1, 1, 50.0),
+        ("c", 50, "mid", 1, 0, 48.0),
+        ("d", 70, "old", 1, 1, 44.0),
+        ("e", 80, "old", 0, 0, 60.0),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["subject_id", "age", "age_group", "hearing_loss", "prediction", "age_estimate"]
+    )
+    return frame
+
+
+def test_f1_overall_and_per_age_group_match_hand_counts() -> None:
+    scores = metrics(_predictions())
+    # all: TP 3 (b, c, d), FP 1 (a), FN 1 (c) -> F1 = 6 / (6 + 1 + 1)
+    assert scores["f1"] == pytest.approx(0.75)
+    assert scores["f1_young"] == pytest.approx(2 / 3)  # TP 1, FP 1, FN 0
+    assert scores["f1_mid"] == pytest.approx(2 / 3)  # TP 1, FN 1
+    assert scores["f1_old"] == pytest.approx(1.0)
+    assert scores["accuracy"] == pytest.approx(5 / 7)
+    assert scores["random_f1_young"] == pytest.approx(coin_flip_f1(1 / 3))
+    assert scores["segments_old"] == 2
+
+
+def test_coin_flip_f1_is_the_tables_random_row() -> None:
+    # paper Table 2, random guessing: young 27.5 at a positive rate near 0.18 (Table 1)
+    assert coin_flip_f1(0.18) == pytest.approx(0.2647, abs=1e-4)
+    assert coin_flip_f1(0.5) == pytest.approx(0.5)
+
+
+def test_age_probe_is_pearson_over_per_subject_means() -> None:
+    scores = metrics(_predictions())
+    ages = [25, 30, 50, 70, 80]
+    estimates = [41.0, 45.0, 49.0, 44.0, 60.0]
+    r, p = stats.pearsonr(ages, estimates)
+    assert scores["age_probe_r"] == pytest.approx(r) and scores["age_probe_p"] == pytest.approx(p)
+    assert scores["age_probe_subjects"] == 5
+
+
+def test_empty_group_reports_none() -> None:
+    scores = metrics(_predictions().query("age_group != 'mid'"))
+    assert scores["f1_mid"] is None and "random_f1_mid" not in scores
+
+
+def test_evaluation_refuses_a_fold_the_model_trained_on(tiny_split: Path, tmp_path: Path) -> None:
+    config = HearingLossConfig(variant="marlin_anchor", gru_hidden=8, classifier_hidden=4, epochs=1)
+    path = train(
+        config,
+        tiny_split,
+        LocalTracker(tmp_path / "t"),
+        out_dir=tmp_path / "run",
+        holdout_fold=1,
+        device="cpu",
+    )
+    trained = checkpoint.load(path)
+    with pytest.raises(ValueError, match="fold 2 is in this model's training data; it held out fold 1"):
+        evaluate(trained, tiny_split, 2)
+    scores = evaluate(trained, tiny_split)  # default: the held-out fold
+    assert 0.0 <= scores["f1"] <= 1.0 and scores["segments"] > 0
+    assert np.isfinite(scores["accuracy"])
+
+
+def test_a_corrupt_model_artifact_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="not a readable hearing-loss model artifact"):
+        checkpoint.load(bad)
+    with pytest.raises(FileNotFoundError, match="no model artifact"):
+        checkpoint.load(tmp_path / "missing.pt")
