@@ -71,6 +71,29 @@ def data_synth(
     typer.echo(f"wrote {files} files to {out}")
 
 
+@data.command("featurize")
+def data_featurize(
+    segments_csv: Annotated[Path, typer.Argument(help="CSV: one row per segment with its video window.")],
+    out: Annotated[Path, typer.Option(help="New cohort directory.")],
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="MARLIN checkpoint: a file, or a local / s3:// directory holding one. Omit: random."
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Face videos -> a hearing-loss cohort: 5 fps, aligned 224x224 faces, per-frame MARLIN features."""
+    from components.featurize import build_cohort_from_videos
+
+    _log_progress()
+    try:
+        manifest = build_cohort_from_videos(segments_csv, out, weights, device=device)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {len(manifest)} segments of {manifest['subject_id'].nunique()} subjects to {out}")
+
+
 @data.command("split")
 def data_split(
     cohort: Annotated[Path, typer.Argument(help="Local cohort directory.")],
@@ -318,9 +341,10 @@ def demo(
     subjects: Annotated[int, typer.Option(help="Subjects in the demo cohort.")] = 24,
     seed: Annotated[int, typer.Option(help="Seed of the cohort and the split.")] = 0,
 ) -> None:
-    """The main job on embedded defaults: synthesize, split, validate and version a cohort."""
+    """The main job on embedded defaults: synthesize, split, validate, version; train and evaluate a model."""
     from affectops.demo import run_demo
 
+    _log_progress()
     raise typer.Exit(run_demo(load_settings(), subjects=subjects, seed=seed))
 
 

@@ -10,7 +10,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_demo_synthesizes_validates_and_versions_a_cohort(tmp_path: Path) -> None:
+def test_demo_prepares_data_then_trains_and_evaluates_a_model(tmp_path: Path) -> None:
     env = {**os.environ, "AFFECTOPS_HOME": str(tmp_path / "home")}
     run = subprocess.run(
         [sys.executable, "-m", "affectops", "demo", "--subjects", "10"],
@@ -26,3 +26,5 @@ def test_demo_synthesizes_validates_and_versions_a_cohort(tmp_path: Path) -> Non
     assert len(version) == 32
     assert (tmp_path / "home" / "dvc-remote" / "files" / "md5" / version[:2] / f"{version[2:]}.dir").is_file()
     assert (tmp_path / "home" / "reports" / "data-docs" / "index.html").is_file()
+    assert (tmp_path / "home" / "runs" / "hearing_loss" / "demo" / "model.pt").is_file()
+    assert "held-out fold 0: F1" in run.stdout and "age probe (Fig. 5): Pearson r" in run.stdout

@@ -189,3 +189,15 @@ def test_segments_csv_problems_are_named(tmp_path: Path, videos: dict[str, Path]
     assert "video must name an existing file" in message and "line(s) 4 have ['nowhere.mp4']" in message
     assert "end_s must be a number > start_s: CSV line(s) 5" in message
     assert not (tmp_path / "b").exists()
+
+
+def test_the_cli_names_a_bad_segments_csv(tmp_path: Path, videos: dict[str, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from affectops.cli import app
+
+    csv = _segments_csv(tmp_path, videos)
+    pd.read_csv(csv).drop(columns=["gender"]).to_csv(csv, index=False)
+    result = CliRunner().invoke(app, ["data", "featurize", str(csv), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "missing column(s) gender" in result.output
+    assert not (tmp_path / "c").exists()
