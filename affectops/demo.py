@@ -91,6 +91,8 @@ def run_demo(settings: Settings, *, subjects: int = 24, seed: int = 0) -> int:
     )
     if "age_probe_r" in scores:
         print(f"age probe (Fig. 5): Pearson r {scores['age_probe_r']:.2f}, p {scores['age_probe_p']:.2f}")
+    else:
+        print(f"age probe (Fig. 5): n/a, {scores.get('age_probe_subjects', 0)} held-out subjects (needs 3)")
     return 0
 
 

@@ -27,4 +27,4 @@ def test_demo_prepares_data_then_trains_and_evaluates_a_model(tmp_path: Path) ->
     assert (tmp_path / "home" / "dvc-remote" / "files" / "md5" / version[:2] / f"{version[2:]}.dir").is_file()
     assert (tmp_path / "home" / "reports" / "data-docs" / "index.html").is_file()
     assert (tmp_path / "home" / "runs" / "hearing_loss" / "demo" / "model.pt").is_file()
-    assert "held-out fold 0: F1" in run.stdout and "age probe (Fig. 5): Pearson r" in run.stdout
+    assert "held-out fold 0: F1" in run.stdout and "age probe (Fig. 5): " in run.stdout
