@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -21,6 +22,11 @@ data = typer.Typer(
     help="Datasets: synthesize, split, validate, version (DVC) and fetch cohorts.", no_args_is_help=True
 )
 app.add_typer(data, name="data")
+registry = typer.Typer(
+    help="MLflow model registry: register a model, gate and promote a version, list versions.",
+    no_args_is_help=True,
+)
+app.add_typer(registry, name="registry")
 
 Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]
@@ -350,3 +356,103 @@ def demo(
 
 def main() -> None:
     app()
+
+
+def _thresholds(minimums: list[str] | None, maximums: list[str] | None) -> dict[str, float]:
+    from components.registry import is_ceiling
+
+    thresholds: dict[str, float] = {}
+    for option, specs, ceiling in (("--min", minimums, False), ("--max", maximums, True)):
+        for spec in specs or []:
+            key, sep, raw = spec.partition("=")
+            key = key.strip()
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not sep or not key or not math.isfinite(value):
+                _fail(f"{option} takes METRIC=NUMBER, got {spec!r}")
+            if is_ceiling(key) != ceiling:
+                kind = "a ceiling (use --max)" if is_ceiling(key) else "a floor (use --min)"
+                _fail(f"{option} {spec}: {key} is {kind}")
+            thresholds[key] = value
+    return thresholds
+
+
+@registry.command("register")
+def registry_register(
+    family: Family,
+    model: Annotated[Path, typer.Option(help="Model artifact written by `affectops train`.")],
+    metrics: Annotated[
+        Path | None, typer.Option(help="Evaluation report JSON (`affectops evaluate --report`).")
+    ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Run and version tag KEY=VALUE (repeatable), e.g. dataset_version=..."),
+    ] = None,
+    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+) -> None:
+    """Log a model (params, metrics, signature, example) to MLflow; register it as `challenger`."""
+    from components.registry import log_and_register
+
+    _family(family)
+    parsed: dict[str, str] = {}
+    for tag in tags or []:
+        key, sep, value = tag.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--tag takes KEY=VALUE, got {tag!r}")
+        parsed[key.strip()] = value
+    try:
+        report = json.loads(metrics.read_text()) if metrics is not None else {}
+        if not isinstance(report, dict):
+            _fail(f"{metrics} must hold a JSON object of metrics")
+        info = log_and_register(
+            family, model, report, run_name=run_name, tags=parsed, settings=load_settings()
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(f"registered {info.name} version {info.version} ({', '.join(info.aliases)}): {info.model_uri}")
+
+
+@registry.command("promote")
+def registry_promote(
+    family: Family,
+    version: Annotated[int, typer.Option(help="Registered version to gate and promote.")],
+    minimums: Annotated[
+        list[str] | None, typer.Option("--min", help="Floor METRIC=NUMBER (repeatable), e.g. f1=0.6.")
+    ] = None,
+    maximums: Annotated[
+        list[str] | None,
+        typer.Option("--max", help="Ceiling METRIC=NUMBER (repeatable), e.g. abs_age_probe_r=0.3."),
+    ] = None,
+) -> None:
+    """Gate a version on its logged metrics; on a pass it becomes `champion`, else exit 1 with why."""
+    from components.registry import promote
+
+    _family(family)
+    thresholds = _thresholds(minimums, maximums)
+    try:
+        result = promote(family, version, thresholds, settings=load_settings())
+    except ValueError as err:
+        _fail(str(err))
+    if not result.passed:
+        for reason in result.reasons:
+            typer.secho(f"FAILED {reason}", fg="red")
+        typer.echo(f"{family} version {version} stays registered, not promoted")
+        raise typer.Exit(1)
+    typer.echo(f"{family} version {version} passed {len(thresholds)} gate(s); now champion")
+
+
+@registry.command("list")
+def registry_list(family: Family) -> None:
+    """Registered versions of a family with their aliases and gate results."""
+    from components.registry import list_versions
+
+    _family(family)
+    versions = list_versions(family, settings=load_settings())
+    if not versions:
+        typer.echo(f"no registered versions of {family}")
+    for info in versions:
+        aliases = ",".join(info.aliases) or "-"
+        gate_result = info.tags.get("gate.passed", "not gated")
+        typer.echo(f"{info.name}\t{info.version}\t{aliases}\tgate={gate_result}\trun={info.run_id}")

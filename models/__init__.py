@@ -18,6 +18,7 @@ from models.hearing_loss import data as hearing_loss_data
 from models.hearing_loss import evaluate as hearing_loss_evaluate
 from models.hearing_loss import expectations as hearing_loss_expectations
 from models.hearing_loss import model as hearing_loss_model
+from models.hearing_loss import predict as hearing_loss_predict
 from models.hearing_loss import serving_schema as hearing_loss_serving
 from models.hearing_loss import summary as hearing_loss_summary
 from models.hearing_loss import synth as hearing_loss_synth
@@ -47,6 +48,8 @@ class FamilySpec:
     cross_validate: Callable[..., tuple[dict, pd.DataFrame]]
     serving_schema: Callable[[Any], ServingSchema]  # config -> named input / output tensors
     example_input: Callable[[Any], dict[str, np.ndarray]]  # config -> a valid request's tensors
+    # (trained model, one request's checked tensors) -> named output arrays; what serving calls
+    predict_request: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -67,6 +70,7 @@ FAMILIES: dict[str, FamilySpec] = {
         cross_validate=hearing_loss_crossval.cross_validate,
         serving_schema=hearing_loss_serving.serving_schema,
         example_input=hearing_loss_serving.example_input,
+        predict_request=hearing_loss_predict.predict_request,
     ),
 }
 

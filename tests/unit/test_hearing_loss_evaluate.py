@@ -90,3 +90,38 @@ def test_a_corrupt_model_artifact_is_named(tmp_path: Path) -> None:
         checkpoint.load(bad)
     with pytest.raises(FileNotFoundError, match="no model artifact"):
         checkpoint.load(tmp_path / "missing.pt")
+
+
+def test_one_served_request_gives_the_batched_evaluation_probability(
+    tiny_split: Path, tmp_path: Path
+) -> None:
+    from models.hearing_loss.cohort import FeatureStore
+    from models.hearing_loss.data import load_split, select_folds
+    from models.hearing_loss.evaluate import predict
+    from models.hearing_loss.predict import predict_request
+
+    config = HearingLossConfig(
+        variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, epochs=1, vm_epochs=1
+    )
+    path = train(
+        config,
+        tiny_split,
+        LocalTracker(tmp_path / "t"),
+        out_dir=tmp_path / "run",
+        holdout_fold=0,
+        device="cpu",
+    )
+    trained = checkpoint.load(path)
+    frame = load_split(tiny_split)
+    batch = predict(trained, tiny_split, frame, select_folds(frame, 0, train=False))
+    store = FeatureStore(tiny_split)
+    for label in batch.index[:3]:  # padded batch vs one unpadded request: same numbers
+        row, anchor = frame.loc[label], frame.loc[frame.loc[label, "anchor_index"]]
+        tensors = {
+            "current": np.array(store.segment(row.features_file, row.feature_offset, row.n_frames)),
+            "anchor": np.array(store.segment(anchor.features_file, anchor.feature_offset, anchor.n_frames)),
+        }
+        out = predict_request(trained, tensors)
+        assert out["probability"] == pytest.approx(batch.loc[label, "probability"], abs=1e-5)
+        assert out["label"] == int(out["probability"] >= 0.5) and out["threshold"] == 0.5
+        assert out["age_estimate"] == pytest.approx(batch.loc[label, "age_estimate"], abs=1e-3)

@@ -1,0 +1,193 @@
+"""Tracking, registration and gated promotion against a real MLflow on SQLite under tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from models import get_family
+from models.common.tracking import LocalTracker
+from models.hearing_loss.evaluate import evaluate
+from models.hearing_loss.model import HearingLossConfig
+from models.hearing_loss.train import train
+
+pytestmark = pytest.mark.integration
+
+FAMILY = "hearing_loss"
+CONFIG = HearingLossConfig(
+    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
+)
+PASSING = {"f1": 0.0, "accuracy": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A real (tiny) hearing-loss artifact and its evaluation report on the held-out fold."""
+    out = tmp_path_factory.mktemp("model")
+    path = train(
+        CONFIG, tiny_split, LocalTracker(out / "tracking"), out_dir=out, holdout_fold=0, device="cpu"
+    )
+    return path, evaluate(get_family(FAMILY).load_model(path), tiny_split)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from affectops.settings import load_settings
+
+    monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # anything MLflow wrote to the working directory would land here
+    return load_settings()
+
+
+def test_mlflow_tracker_logs_params_metrics_with_steps_and_artifacts(settings, tmp_path: Path) -> None:
+    import mlflow
+
+    from components.tracking import mlflow_run
+
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "f1.txt").write_text("f1")
+    (tmp_path / "report.json").write_text("{}")
+    with mlflow_run(settings, experiment="tracker-test", run_name="t") as tracker:
+        tracker.log_params(
+            {"variant": "marlin_vm_abm", "sizes": (8, 4), "nested": {"lr": 1e-4}, "none": None}
+        )
+        for epoch in (1, 2):
+            tracker.log_metrics({"finetune_loss": 1.0 / epoch, "skipped": None}, step=epoch)
+        tracker.log_artifact(tmp_path / "plots")
+        tracker.log_artifact(tmp_path / "report.json", name="eval/summary.json")
+        run_id = tracker.run_id
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(run_id)
+    assert run.data.params == {
+        "variant": "marlin_vm_abm",
+        "sizes": "[8, 4]",
+        "nested.lr": "0.0001",
+        "none": "None",
+    }
+    history = client.get_metric_history(run_id, "finetune_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 0.5)]
+    assert "skipped" not in run.data.metrics
+    assert {a.path for a in client.list_artifacts(run_id)} == {"plots", "eval"}
+    assert [a.path for a in client.list_artifacts(run_id, "eval")] == ["eval/summary.json"]
+    assert run.info.artifact_uri.startswith((settings.home / "mlartifacts").as_uri())
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_register_promote_and_gate_failure(settings, tiny_model) -> None:
+    import mlflow
+
+    from components.registry import CHALLENGER, CHAMPION, list_versions, log_and_register, promote
+
+    path, report = tiny_model
+    tags = {"dataset_version": "md5-abc", "pipeline_run_id": "run-1"}
+    first = log_and_register(FAMILY, path, report, run_name="v1", tags=tags, settings=settings)
+    assert (first.version, first.aliases) == (1, (CHALLENGER,))
+    assert first.tags["dataset_version"] == "md5-abc" and first.tags["git_commit"]
+
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(first.run_id)
+    assert run.data.params["variant"] == "marlin_vm_abm" and run.data.params["gru_hidden"] == "8"
+    assert run.data.metrics["f1"] == pytest.approx(report["f1"])
+    assert "f1_young" not in run.data.metrics  # None in the tiny fold: not a number, not logged
+    assert run.data.tags["pipeline_run_id"] == "run-1"
+
+    uri = f"models:/{FAMILY}@{CHALLENGER}"
+    meta = mlflow.models.get_model_info(uri)
+    inputs = meta.signature.inputs.to_dict()
+    assert [(t["name"], t["tensor-spec"]["shape"]) for t in inputs] == [
+        ("current", (-1, 384)),
+        ("anchor", (-1, 384)),
+    ]
+    assert {t["tensor-spec"]["dtype"] for t in inputs} == {"float32"}
+    assert meta.saved_input_example_info is not None
+    example = get_family(FAMILY).example_input(CONFIG)
+    out = mlflow.pyfunc.load_model(uri).predict(example)
+    assert 0.0 <= float(out["probability"]) <= 1.0
+    assert int(out["label"]) == int(float(out["probability"]) >= float(out["threshold"]))
+    served = mlflow.pyfunc.load_model(uri)
+    with pytest.raises(Exception, match=r"missing inputs \['anchor'\]"):  # MLflow's signature check
+        served.predict({"current": example["current"]})
+    with pytest.raises(ValueError, match="current: contains NaN"):  # the family's serving schema
+        served.predict({**example, "current": np.full_like(example["current"], np.nan)})
+
+    result = promote(FAMILY, 1, PASSING, settings=settings)
+    assert result.passed
+    assert int(client.get_model_version_by_alias(FAMILY, CHAMPION).version) == 1
+
+    second = log_and_register(FAMILY, path, report, run_name="v2", tags=tags, settings=settings)
+    assert second.version == 2 and second.aliases == (CHALLENGER,)
+    failed = promote(FAMILY, 2, {**PASSING, "f1_young": 0.3, "f1": 1.01}, settings=settings)
+    assert not failed.passed
+    assert failed.reasons == [
+        "f1 = 1.0000 is below the floor 1.01",
+        "f1_young: missing from the evaluation report",
+    ]
+    assert int(client.get_model_version_by_alias(FAMILY, CHAMPION).version) == 1
+    tags2 = client.get_model_version(FAMILY, "2").tags
+    assert tags2["gate.passed"] == "false" and "f1_young: missing" in tags2["gate.reasons"]
+    assert [(v.version, v.aliases) for v in list_versions(FAMILY, settings=settings)] == [
+        (1, (CHAMPION,)),
+        (2, (CHALLENGER,)),
+    ]
+    with pytest.raises(ValueError, match="no version 9"):
+        promote(FAMILY, 9, PASSING, settings=settings)
+
+
+def test_cli_register_promote_list(settings, tiny_model, tmp_path: Path) -> None:
+    from affectops.cli import app
+
+    runner = CliRunner()
+    path, report = tiny_model
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps(report))
+    done = runner.invoke(
+        app, ["registry", "register", "--family", FAMILY, "--model", str(path), "--metrics", str(metrics)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "version 1 (challenger)" in done.output
+    done = runner.invoke(app, ["registry", "promote", "--family", FAMILY, "--version", "1", "--min", "f1=0"])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(
+        app, ["registry", "promote", "--family", FAMILY, "--version", "1", "--max", "abs_age_probe_r=0.3"]
+    )
+    assert done.exit_code == 1 and "abs_age_probe_r: missing" in done.output
+    done = runner.invoke(app, ["registry", "list", "--family", FAMILY])
+    assert done.exit_code == 0 and "challenger,champion" in done.output and "gate=false" in done.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min", "f1"], "METRIC=NUMBER"),
+        (["--min", "f1=high"], "METRIC=NUMBER"),
+        (["--min", "abs_age_probe_r=0.3"], "use --max"),
+        (["--version", "7"], "no version 7"),
+    ],
+)
+def test_cli_bad_promote_exits_2(settings, args: list[str], message: str) -> None:
+    from affectops.cli import app
+
+    base = ["registry", "promote", "--family", FAMILY]
+    done = CliRunner().invoke(app, base + (args if "--version" in args else ["--version", "1", *args]))
+    assert done.exit_code == 2 and message in done.output
+
+
+def test_cli_unknown_family_exits_2(settings) -> None:
+    from affectops.cli import app
+
+    done = CliRunner().invoke(app, ["registry", "list", "--family", "nope"])
+    assert done.exit_code == 2 and "unknown family" in done.output
+
+
+def test_example_input_matches_signature_dtypes() -> None:
+    from components.mlflow_model import signature
+
+    sig = signature(FAMILY, CONFIG)
+    example = get_family(FAMILY).example_input(CONFIG)
+    assert sig.inputs.input_names() == list(example)
+    assert all(value.dtype == np.float32 for value in example.values())
