@@ -240,11 +240,16 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run directory (checkpoints, model, tracking).")] = None,
     device: Device = "auto",
     resume: Annotated[bool, typer.Option(help="Resume from the run directory's last checkpoint.")] = True,
+    tracker: Annotated[
+        str, typer.Option(help="local (RUN_DIR/tracking) or mlflow (a run in the family's experiment).")
+    ] = "local",
 ) -> None:
     """Train a model; under `torchrun --nproc-per-node N --module affectops train ...` with DDP."""
     import os
+    from contextlib import nullcontext
 
     from affectops.storage import materialize
+    from components.tracking import float_metrics, mlflow_run
     from models.common.tracking import LocalTracker
 
     spec = _family(family)
@@ -253,27 +258,38 @@ def train(
     run_dir = (
         out or settings.home / "runs" / family / f"{getattr(config, 'variant', family)}-seed{config.seed}"
     )
+    if tracker not in ("local", "mlflow"):
+        _fail(f"--tracker must be local or mlflow, got {tracker!r}")
     _log_progress()
     data_dir = materialize(data_uri, settings)
-    try:
-        path = spec.train(
-            config,
-            data_dir,
-            LocalTracker(run_dir / "tracking"),
-            out_dir=run_dir,
-            holdout_fold=holdout_fold,
-            device=device,
-            resume=resume,
-        )
-    except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
-    if os.environ.get("RANK", "0") != "0":
-        return
-    typer.echo(f"model: {path}")
-    if holdout_fold is not None:
-        scores = spec.evaluate(spec.load_model(path), data_dir, holdout_fold)
-        (run_dir / "metrics.json").write_text(json.dumps(scores, indent=2))
-        typer.echo(json.dumps(scores, indent=2))
+    main_process = os.environ.get("RANK", "0") == "0"
+    # under torchrun only rank 0 records; the other ranks never call their tracker
+    if tracker == "mlflow" and main_process:
+        tracking = mlflow_run(settings, experiment=family, run_name=run_dir.name, tags={"data": data_uri})
+    else:
+        tracking = nullcontext(LocalTracker(run_dir / "tracking"))
+    with tracking as recorder:
+        try:
+            path = spec.train(
+                config,
+                data_dir,
+                recorder,
+                out_dir=run_dir,
+                holdout_fold=holdout_fold,
+                device=device,
+                resume=resume,
+            )
+        except (ValueError, FileNotFoundError) as err:
+            _fail(str(err))
+        if not main_process:
+            return
+        typer.echo(f"model: {path}")
+        if holdout_fold is not None:
+            scores = spec.evaluate(spec.load_model(path), data_dir, holdout_fold)
+            (run_dir / "metrics.json").write_text(json.dumps(scores, indent=2))
+            recorder.log_metrics(float_metrics(scores))
+            recorder.log_artifact(run_dir / "metrics.json")
+            typer.echo(json.dumps(scores, indent=2))
 
 
 @app.command("evaluate")

@@ -191,3 +191,32 @@ def test_example_input_matches_signature_dtypes() -> None:
     example = get_family(FAMILY).example_input(CONFIG)
     assert sig.inputs.input_names() == list(example)
     assert all(value.dtype == np.float32 for value in example.values())
+
+
+def test_train_with_the_mlflow_tracker_records_every_epoch_and_the_evaluation(
+    settings, tiny_split: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from affectops.cli import app
+
+    args = [
+        "train",
+        "--data",
+        str(tiny_split),
+        "--tracker",
+        "mlflow",
+        "--holdout-fold",
+        "0",
+        "--device",
+        "cpu",
+    ]
+    sizes = ["gru_hidden=8", "classifier_hidden=4", "age_hidden=4", "epochs=2", "vm_epochs=1"]
+    result = CliRunner().invoke(app, [*args, *(a for s in sizes for a in ("--set", s))])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(FAMILY).experiment_id])
+    history = client.get_metric_history(run.info.run_id, "finetune_loss")
+    assert [m.step for m in history] == [1, 2]
+    assert "f1" in run.data.metrics and run.data.params["variant"] == "marlin_vm_abm"
+    assert run.data.params["holdout_fold"] == "0"
