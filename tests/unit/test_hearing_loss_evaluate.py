@@ -65,17 +65,18 @@ def test_empty_group_reports_none() -> None:
     assert scores["f1_mid"] is None and "random_f1_mid" not in scores
 
 
-def test_evaluation_refuses_a_fold_the_model_trained_on(tiny_split: Path, tmp_path: Path) -> None:
-    config = HearingLossConfig(variant="marlin_anchor", gru_hidden=8, classifier_hidden=4, epochs=1)
+def _trained(data: Path, out: Path, variant: str, holdout_fold: int) -> checkpoint.TrainedModel:
+    """A real model at test size (one epoch per stage, tiny widths), trained without ``holdout_fold``."""
+    sizes = {"gru_hidden": 8, "classifier_hidden": 4, "epochs": 1, "vm_epochs": 1}
+    config = HearingLossConfig(variant=variant, **sizes)
     path = train(
-        config,
-        tiny_split,
-        LocalTracker(tmp_path / "t"),
-        out_dir=tmp_path / "run",
-        holdout_fold=1,
-        device="cpu",
+        config, data, LocalTracker(out / "t"), out_dir=out / "run", holdout_fold=holdout_fold, device="cpu"
     )
-    trained = checkpoint.load(path)
+    return checkpoint.load(path)
+
+
+def test_evaluation_refuses_a_fold_the_model_trained_on(tiny_split: Path, tmp_path: Path) -> None:
+    trained = _trained(tiny_split, tmp_path, "marlin_anchor", holdout_fold=1)
     with pytest.raises(ValueError, match="fold 2 is in this model's training data; it held out fold 1"):
         evaluate(trained, tiny_split, 2)
     scores = evaluate(trained, tiny_split)  # default: the held-out fold
@@ -100,18 +101,7 @@ def test_one_served_request_gives_the_batched_evaluation_probability(
     from models.hearing_loss.evaluate import predict
     from models.hearing_loss.predict import predict_request
 
-    config = HearingLossConfig(
-        variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, epochs=1, vm_epochs=1
-    )
-    path = train(
-        config,
-        tiny_split,
-        LocalTracker(tmp_path / "t"),
-        out_dir=tmp_path / "run",
-        holdout_fold=0,
-        device="cpu",
-    )
-    trained = checkpoint.load(path)
+    trained = _trained(tiny_split, tmp_path, "marlin_vm_abm", holdout_fold=0)
     frame = load_split(tiny_split)
     batch = predict(trained, tiny_split, frame, select_folds(frame, 0, train=False))
     store = FeatureStore(tiny_split)
