@@ -27,6 +27,11 @@ registry = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(registry, name="registry")
+pipeline_app = typer.Typer(
+    help="Kubeflow pipelines: compile the IR YAML, run locally with kfp.local or on a KFP cluster.",
+    no_args_is_help=True,
+)
+app.add_typer(pipeline_app, name="pipeline")
 
 Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]
@@ -472,3 +477,71 @@ def registry_list(family: Family) -> None:
         aliases = ",".join(info.aliases) or "-"
         gate_result = info.tags.get("gate.passed", "not gated")
         typer.echo(f"{info.name}\t{info.version}\t{aliases}\tgate={gate_result}\trun={info.run_id}")
+
+
+Profile = Annotated[
+    str | None,
+    typer.Option(help="Cluster profile of pipelines/configs/cluster.yaml (default: its default_profile)."),
+]
+
+
+@pipeline_app.command("compile")
+def pipeline_compile(
+    out: Annotated[Path, typer.Option(help="Directory for the IR YAML of every pipeline.")],
+    profile: Profile = None,
+) -> None:
+    """Write every pipeline's IR YAML (uploadable in the Kubeflow Pipelines UI)."""
+    from pipelines.training import compile_all
+
+    try:
+        for path in compile_all(out, profile):
+            typer.echo(path)
+    except ValueError as err:
+        _fail(str(err))
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    dataset_uri: Annotated[str, typer.Option(help="Cohort directory or s3://bucket/prefix URI.")],
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", help="Pipeline parameter NAME=VALUE (repeatable), e.g. --param promote=true."
+        ),
+    ] = None,
+    local: Annotated[bool, typer.Option("--local", help="Run here with kfp.local (no cluster).")] = False,
+    host: Annotated[
+        str | None, typer.Option(help="KFP endpoint (default: AFFECTOPS_KFP_HOST); ignored with --local.")
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="KFP experiment of a cluster run.")] = "affectops",
+    profile: Profile = None,
+) -> None:
+    """Run the training pipeline: `--local` in this Python (kfp.local), else on the KFP cluster at --host."""
+    from models.common.config import parse_assignments
+    from pipelines.cluster import load_cluster
+    from pipelines.runner import parse_params, run_local, submit
+    from pipelines.training import training_pipeline
+
+    settings = load_settings()
+    try:
+        pipeline = training_pipeline(profile)
+        arguments = {**parse_params(pipeline, parse_assignments(params or [])), "dataset_uri": dataset_uri}
+    except ValueError as err:
+        _fail(str(err))
+    if local:
+        _log_progress()
+        root = run_local(pipeline, arguments, settings=settings)
+        typer.echo(f"pipeline finished; artifacts under {root}")
+        return
+    host = host or settings.kfp_host
+    if not host:
+        _fail("no KFP endpoint: pass --host URL, set AFFECTOPS_KFP_HOST, or run with --local")
+    cluster = load_cluster(profile)
+    run_id = submit(
+        pipeline,
+        arguments,
+        host=host,
+        experiment=experiment,
+        service_account=cluster.service_account,
+    )
+    typer.echo(f"submitted run {run_id} to {host}")

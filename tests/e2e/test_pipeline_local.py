@@ -1,0 +1,66 @@
+"""The whole training pipeline through ``affectops pipeline run --local`` (kfp.local, STYLE §4 level 3):
+a tiny synthetic cohort is versioned, validated, split, trained on, evaluated, registered and promoted,
+with MLflow on SQLite in ``tmp_path``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from affectops.cli import app
+from affectops.settings import load_settings
+from components.registry import CHALLENGER, CHAMPION, list_versions
+from models.hearing_loss.synth import SynthConfig, synthesize
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning"),
+]
+
+TINY_MODEL = {"gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "epochs": 1, "vm_epochs": 1}
+
+
+def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("AFFECTOPS_DVC_REMOTE", raising=False)
+    monkeypatch.delenv("AFFECTOPS_S3_ENDPOINT_URL", raising=False)
+    cohort = tmp_path / "tiny-cohort"  # unsplit: the pipeline's split step makes the folds
+    synthesize(SynthConfig(subjects=10, session_seconds=(300.0, 400.0), seed=0), cohort)
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "pipeline",
+            "run",
+            "--local",
+            "--dataset-uri",
+            str(cohort),
+            "--param",
+            f"overrides={json.dumps(TINY_MODEL)}",
+            "--param",
+            "promote=true",
+            "--param",
+            'gate_thresholds={"f1": 0.0}',
+        ],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+    (version,) = list_versions("hearing_loss", settings=load_settings())
+    assert set(version.aliases) == {CHALLENGER, CHAMPION}
+    assert len(version.tags["dataset_version"]) == 32  # the DVC content hash of the cohort
+    assert version.tags["pipeline_run_id"] and version.tags["training_run_id"]
+    assert version.tags["gate.passed"] == "true"
+    training_run = MlflowClient(load_settings().mlflow_tracking_uri).get_run(version.tags["training_run_id"])
+    assert training_run.data.tags["dataset_version"] == version.tags["dataset_version"]
+    assert any(key.startswith("finetune") for key in training_run.data.metrics)  # per-epoch metrics
+    root = tmp_path / "home" / "kfp-local"
+    (docs,) = root.glob("*/validate-data/data_docs")
+    assert "<html" in docs.read_text().lower()
