@@ -1,0 +1,141 @@
+"""The family-generic predictor core every serving runtime wraps: load, validate, predict.
+
+A model is addressed by a local file or directory, an ``s3://`` prefix, or an MLflow registry
+reference (``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``). Validation and prediction come
+from the family's contract (``models.FAMILIES``), so nothing here knows a family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectops.settings import Settings
+from models import FamilySpec, get_family
+from models.common.schema import ServingSchema
+
+MLMODEL = "MLmodel"
+_REGISTRY_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+
+
+@dataclass
+class Predictor:
+    family: FamilySpec
+    trained: Any  # what the family's load_model returns
+    schema: ServingSchema
+    model_version: str  # registry version, or a content hash for an unregistered artifact
+    source: str  # the URI the model was loaded from
+
+    @classmethod
+    def from_uri(cls, family: str, uri: str | Path, settings: Settings) -> Predictor:
+        spec = get_family(family)
+        uri = str(uri)
+        if uri.startswith("models:/"):
+            local, version = _from_registry(uri, settings)
+        else:
+            if uri.startswith("s3://"):
+                from affectops.storage import materialize
+
+                local = materialize(uri, settings)
+            else:
+                local = Path(uri)
+                if not local.exists():
+                    raise FileNotFoundError(f"no model at {local}")
+            version = None
+        path = model_file(local)
+        trained = spec.load_model(path)
+        return cls(
+            family=spec,
+            trained=trained,
+            schema=spec.serving_schema(trained.config),
+            model_version=version or content_version(path),
+            source=uri,
+        )
+
+    def predict(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One request's named tensors -> named outputs; ValueError naming the tensor on bad input."""
+        self.schema.check_inputs(tensors)
+        return self.family.predict_request(self.trained, dict(tensors))
+
+    def coerce_json(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Nested JSON lists -> arrays of the schema's dtypes (JSON carries no dtype).
+
+        Only numbers are cast, so strings, booleans or ragged lists still fail ``predict``'s check.
+        """
+        dtypes = {spec.name: np.dtype(spec.dtype) for spec in self.schema.inputs}
+        out: dict[str, np.ndarray] = {}
+        for name, value in values.items():
+            try:
+                array = np.asarray(value)
+            except ValueError as err:  # ragged nesting
+                raise ValueError(f"{name}: not a rectangular array ({err})") from None
+            if name in dtypes and array.dtype.kind in "fiu":
+                array = array.astype(dtypes[name])
+            out[name] = array
+        return out
+
+
+def model_file(local: Path) -> Path:
+    """The family's model artifact inside ``local``: a file, an MLflow pyfunc directory, or a directory
+    holding exactly one file; any other directory is handed to the family's loader as is."""
+    local = Path(local)
+    if local.is_file():
+        return local
+    if (local / MLMODEL).is_file():
+        return _pyfunc_artifact(local)
+    files = [p for p in local.rglob("*") if p.is_file()]
+    return files[0] if len(files) == 1 else local
+
+
+def _pyfunc_artifact(model_dir: Path) -> Path:
+    import yaml
+
+    from components.mlflow_model import ARTIFACT_KEY
+
+    flavors = yaml.safe_load((model_dir / MLMODEL).read_text()).get("flavors", {})
+    artifacts = flavors.get("python_function", {}).get("artifacts", {})
+    if ARTIFACT_KEY not in artifacts:
+        raise ValueError(f"{model_dir} is an MLflow model without a {ARTIFACT_KEY!r} artifact")
+    return model_dir / artifacts[ARTIFACT_KEY]["path"]
+
+
+def _from_registry(uri: str, settings: Settings) -> tuple[Path, str]:
+    """Download a registered version's model directory; returns it and the resolved version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    match = _REGISTRY_REF.match(uri)
+    if not match:
+        raise ValueError(f"{uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    name, alias, version = match["name"], match["alias"], match["version"]
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    try:
+        if alias:
+            version = client.get_model_version_by_alias(name, alias).version
+        download_uri = client.get_model_version_download_uri(name, str(version))
+    except MlflowException as err:
+        raise ValueError(f"{uri}: {err.message}") from None
+    dst = settings.cache_dir / "models" / name / str(version)
+    dst.mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=download_uri,
+        dst_path=tempfile.mkdtemp(dir=dst),
+        tracking_uri=settings.mlflow_tracking_uri,
+    )
+    return Path(local), str(version)
+
+
+def content_version(path: Path) -> str:
+    """A stable version for an unregistered artifact: the first 12 hex digits of its SHA-256."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(file.read_bytes())
+    return f"sha256-{digest.hexdigest()[:12]}"
