@@ -95,15 +95,18 @@ def model_file(local: Path) -> Path:
 
 
 def _pyfunc_artifact(model_dir: Path) -> Path:
+    """The one artifact an affectops pyfunc carries: the family's model file (``components/mlflow_model.py``
+    logs exactly one). Read from ``MLmodel`` so serving needs nothing from ``components``."""
     import yaml
-
-    from components.mlflow_model import ARTIFACT_KEY
 
     flavors = yaml.safe_load((model_dir / MLMODEL).read_text()).get("flavors", {})
     artifacts = flavors.get("python_function", {}).get("artifacts", {})
-    if ARTIFACT_KEY not in artifacts:
-        raise ValueError(f"{model_dir} is an MLflow model without a {ARTIFACT_KEY!r} artifact")
-    return model_dir / artifacts[ARTIFACT_KEY]["path"]
+    if len(artifacts) != 1:
+        raise ValueError(
+            f"{model_dir} is an MLflow model with {len(artifacts)} artifacts; expected the model file alone"
+        )
+    (artifact,) = artifacts.values()
+    return model_dir / artifact["path"]
 
 
 def _from_registry(uri: str, settings: Settings) -> tuple[Path, str]:
