@@ -27,3 +27,22 @@ def tiny_split(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     out = tmp_path_factory.mktemp("split") / "tiny"
     split_cohort(tiny_cohort, 5, 0, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``trained_tiny(config) -> model.pt``: a real model trained on ``tiny_split`` with fold 0 held
+    out, once per distinct config for the whole session (read-only: copy to change it)."""
+    from models.common.tracking import NullTracker
+    from models.hearing_loss.train import train
+
+    trained: dict[str, Path] = {}
+
+    def get(config) -> Path:
+        key = repr(config)  # the config dataclass is mutable, so unhashable; its repr names every field
+        if key not in trained:
+            out = tmp_path_factory.mktemp("tiny-model")
+            trained[key] = train(config, tiny_split, NullTracker(), out_dir=out, holdout_fold=0, device="cpu")
+        return trained[key]
+
+    return get

@@ -9,7 +9,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,21 +38,60 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            return
-        except urllib.error.HTTPError:
-            return  # any HTTP answer means it is serving
-        except OSError:
+@contextmanager
+def _loopback_process(
+    command: list[str],
+    log: Path,
+    ready: Callable[[], bool],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen]:
+    """Run a server ``command`` until ``ready()`` holds, yield it, stop it; its output goes to ``log``
+    (a file, not a pipe: an unread pipe would block the server)."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{' '.join(command)} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{' '.join(command)} not ready within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.1)
-    raise RuntimeError(
-        f"moto server on {url} did not answer within {timeout:.0f} s:\n{log.read_text()[-2000:]}"
-    )
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def loopback_process():
+    """``loopback_process(command, log, ready, env=..., timeout=...)``: a context manager (see above)."""
+    return _loopback_process
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    return _free_port
+
+
+def _answers_http(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means it is serving
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -61,22 +101,9 @@ def _moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("moto") / "server.log"
-    with log.open("wb") as sink:  # a file, not a pipe: an unread pipe would block the server
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_up(url, proc, log)
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _loopback_process(command, log, lambda: _answers_http(f"{url}/moto-api/"), timeout=30):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

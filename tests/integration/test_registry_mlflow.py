@@ -10,10 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from models import get_family
-from models.common.tracking import LocalTracker
 from models.hearing_loss.evaluate import evaluate
 from models.hearing_loss.model import HearingLossConfig
-from models.hearing_loss.train import train
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +23,9 @@ PASSING = {"f1": 0.0, "accuracy": 0.0}
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def tiny_model(trained_tiny, tiny_split: Path) -> tuple[Path, dict]:
     """A real (tiny) hearing-loss artifact and its evaluation report on the held-out fold."""
-    out = tmp_path_factory.mktemp("model")
-    path = train(
-        CONFIG, tiny_split, LocalTracker(out / "tracking"), out_dir=out, holdout_fold=0, device="cpu"
-    )
+    path = trained_tiny(CONFIG)
     return path, evaluate(get_family(FAMILY).load_model(path), tiny_split)
 
 

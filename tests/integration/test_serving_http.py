@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +16,7 @@ from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 from affectops.settings import load_settings
 from models import get_family
-from models.common.tracking import LocalTracker
 from models.hearing_loss.model import HearingLossConfig
-from models.hearing_loss.train import train
 from serving.core import Predictor, content_version
 
 pytestmark = pytest.mark.integration
@@ -35,54 +30,29 @@ TENSORS = get_family(FAMILY).example_input(CONFIG)
 
 
 @pytest.fixture(scope="module")
-def model_path(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("serving-http-model")
-    return train(
-        CONFIG, tiny_split, LocalTracker(out / "t"), out_dir=out / "run", holdout_fold=0, device="cpu"
-    )
+def model_path(trained_tiny) -> Path:
+    return trained_tiny(CONFIG)
 
 
 @pytest.fixture(scope="module")
-def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    http_port, grpc_port = _free_port(), _free_port()
+def server(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory, loopback_process, free_port
+) -> Iterator[str]:
+    http_port, grpc_port = free_port(), free_port()
     ports = ["--model-name", NAME, "--http_port", str(http_port), "--grpc_port", str(grpc_port)]
+    command = [sys.executable, "-m", "serving", "--family", FAMILY, "--model-uri", str(model_path), *ports]
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "AFFECTOPS_HOME": str(log.parent / "home"), "OMP_NUM_THREADS": "1"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--family", FAMILY, "--model-uri", str(model_path), *ports],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
     url = f"http://127.0.0.1:{http_port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"model server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/v2/models/{NAME}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"model server not ready within 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
+
+    def ready() -> bool:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            return httpx.get(f"{url}/v2/models/{NAME}/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with loopback_process(command, log, ready, env=env):
+        yield url
 
 
 def _v2_request(tensors: dict[str, np.ndarray], binary: bool) -> InferRequest:

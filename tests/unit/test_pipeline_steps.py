@@ -12,7 +12,6 @@ from kfp import dsl
 
 from components import steps
 from components.kfp_ops import build_components
-from models.common.tracking import LocalTracker
 from models.hearing_loss.cohort import FOLDS_FILE, MANIFEST_FILE, read_manifest
 from pipelines.cluster import load_cluster
 
@@ -132,21 +131,10 @@ def test_split_component_outputs_a_split_dataset(ops, tiny_cohort: Path, tmp_pat
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(trained_tiny, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-epoch model in the Model artifact layout (``<dir>/model.pt``), trained without MLflow."""
-    from models import get_family
-
-    spec = get_family("hearing_loss")
-    config = steps.build_config("hearing_loss", overrides=TINY_MODEL)
+    path = trained_tiny(steps.build_config("hearing_loss", overrides=TINY_MODEL))
     root = tmp_path_factory.mktemp("model")
-    path = spec.train(
-        config,
-        tiny_split,
-        LocalTracker(root / "tracking"),
-        out_dir=root / "run",
-        holdout_fold=0,
-        device="cpu",
-    )
     model_dir = root / "model"
     model_dir.mkdir()
     shutil.copy2(path, model_dir / steps.MODEL_FILE)

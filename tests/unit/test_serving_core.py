@@ -13,9 +13,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
 from affectops.settings import load_settings
 from models import get_family
-from models.common.tracking import LocalTracker
 from models.hearing_loss.model import HearingLossConfig
-from models.hearing_loss.train import train
 from serving.core import Predictor, content_version
 from serving.kserve_model import FamilyModel
 
@@ -29,11 +27,8 @@ SPEC = get_family(FAMILY)
 
 
 @pytest.fixture(scope="module")
-def model_path(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("serving-model")
-    return train(
-        CONFIG, tiny_split, LocalTracker(out / "t"), out_dir=out / "run", holdout_fold=0, device="cpu"
-    )
+def model_path(trained_tiny) -> Path:
+    return trained_tiny(CONFIG)
 
 
 @pytest.fixture(scope="module")
