@@ -113,11 +113,13 @@ def data_split(
     out: Annotated[
         Path | None, typer.Option(help="Write the split cohort to this new directory instead.")
     ] = None,
+    family: Family = "hearing_loss",
 ) -> None:
-    """Assign sessions (and so subjects) to subject-independent folds; writes folds.parquet."""
+    """Assign sessions (and so subjects) to subject-independent folds; writes the family's folds file."""
     from components.split import split_cohort
 
-    typer.echo(split_cohort(cohort, folds, seed, out))
+    _family(family)
+    typer.echo(split_cohort(cohort, folds, seed, out, family=family))
 
 
 @data.command("validate")

@@ -27,9 +27,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.results import write_section
-from components.split import assign_folds
 from models.hearing_loss.cohort import FeatureStore, read_manifest
 from models.hearing_loss.sampling import anchor_index
+from models.hearing_loss.split import assign_folds
 from models.hearing_loss.synth import SynthConfig, synthesize
 
 PAPER = {  # paper Table 2, 5-fold CV / young / mid / old F1 (%)

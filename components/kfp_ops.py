@@ -44,13 +44,13 @@ def validate_data(
     steps.require_valid(report)
 
 
-def split_data(dataset: Input[Dataset], n_folds: int, seed: int, split: Output[Dataset]) -> bool:
+def split_data(family: str, dataset: Input[Dataset], n_folds: int, seed: int, split: Output[Dataset]) -> bool:
     """Subject-independent folds, unless the dataset has its own; whether it split."""
     from pathlib import Path
 
     from components import steps
 
-    return steps.ensure_split(Path(dataset.path), Path(split.path), n_folds=n_folds, seed=seed)
+    return steps.ensure_split(family, Path(dataset.path), Path(split.path), n_folds=n_folds, seed=seed)
 
 
 def train_model(

@@ -17,7 +17,6 @@ from urllib.parse import urlparse
 
 from affectops.settings import Settings
 from affectops.storage import link_tree, materialize
-from models.hearing_loss.cohort import FOLDS_FILE
 
 MODEL_FILE = "model.pt"  # the model artifact's file inside the pipeline's Model directory
 
@@ -94,18 +93,18 @@ def require_valid(report) -> None:
         raise DataValidationError(f"{len(report.failures)} expectation(s) failed:\n{lines}")
 
 
-def ensure_split(cohort: Path, out: Path, *, n_folds: int = 5, seed: int = 0) -> bool:
+def ensure_split(family: str, cohort: Path, out: Path, *, n_folds: int = 5, seed: int = 0) -> bool:
     """``cohort`` with folds into ``out`` (hard links): its own folds if it has them, else a new split.
 
     Returns whether a split was made.
     """
-    from components.split import split_cohort
+    from components.split import is_split, split_cohort
 
     out = _empty_target(out)
-    if (Path(cohort) / FOLDS_FILE).exists():
+    if is_split(Path(cohort), family):
         link_tree(Path(cohort), out)
         return False
-    split_cohort(Path(cohort), n_folds, seed, out=out)
+    split_cohort(Path(cohort), n_folds, seed, out=out, family=family)
     return True
 
 

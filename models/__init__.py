@@ -13,6 +13,7 @@ import pandas as pd
 
 from models.common.schema import ServingSchema
 from models.hearing_loss import checkpoint as hearing_loss_checkpoint
+from models.hearing_loss import cohort as hearing_loss_cohort
 from models.hearing_loss import crossval as hearing_loss_crossval
 from models.hearing_loss import data as hearing_loss_data
 from models.hearing_loss import evaluate as hearing_loss_evaluate
@@ -20,6 +21,7 @@ from models.hearing_loss import expectations as hearing_loss_expectations
 from models.hearing_loss import model as hearing_loss_model
 from models.hearing_loss import predict as hearing_loss_predict
 from models.hearing_loss import serving_schema as hearing_loss_serving
+from models.hearing_loss import split as hearing_loss_split
 from models.hearing_loss import summary as hearing_loss_summary
 from models.hearing_loss import synth as hearing_loss_synth
 from models.hearing_loss import train as hearing_loss_train
@@ -39,6 +41,9 @@ class FamilySpec:
     summarize: Callable[[Path], dict]
     format_summary: Callable[[dict], str]
     expectations: ModuleType  # tables(cohort), EXPECTATIONS, ID_COLUMNS for the validation gate
+    # split(cohort, n_folds, seed) writes the subject-independent folds into the cohort: their path
+    split: Callable[[Path, int, int], Path]
+    folds_file: str  # the file ``split`` writes; a cohort that has it is split
     # train(config, data, tracker, *, out_dir, holdout_fold, device, resume) -> model artifact path
     train: Callable[..., Path]
     load_model: Callable[..., Any]  # artifact path -> trained model (with its config)
@@ -64,6 +69,8 @@ FAMILIES: dict[str, FamilySpec] = {
         summarize=hearing_loss_summary.summarize,
         format_summary=hearing_loss_summary.format_summary,
         expectations=hearing_loss_expectations,
+        split=hearing_loss_split.split,
+        folds_file=hearing_loss_cohort.FOLDS_FILE,
         train=hearing_loss_train.train,
         load_model=hearing_loss_checkpoint.load,
         evaluate=hearing_loss_evaluate.evaluate,

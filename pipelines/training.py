@@ -78,7 +78,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
             ops.validate_data(family=family, dataset=data.outputs["dataset"]), cluster, cpu
         )
         split = _on_cluster(
-            ops.split_data(dataset=data.outputs["dataset"], n_folds=n_folds, seed=seed), cluster, cpu
+            ops.split_data(family=family, dataset=data.outputs["dataset"], n_folds=n_folds, seed=seed), cluster, cpu
         ).after(validated)
         train = ops.train_model(
             family=family,

@@ -15,6 +15,7 @@ from components.kfp_ops import build_components
 from models.hearing_loss.cohort import FOLDS_FILE, MANIFEST_FILE, read_manifest
 from pipelines.cluster import load_cluster
 
+FAMILY = "hearing_loss"
 pytestmark = pytest.mark.unit
 
 TINY_MODEL = {"gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "epochs": 1, "vm_epochs": 1}
@@ -81,9 +82,9 @@ def test_split_keeps_a_datasets_own_folds_and_splits_one_without(
     tiny_cohort: Path, tiny_split: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "kept").mkdir()  # KFP may create the output directory first
-    assert steps.ensure_split(tiny_split, tmp_path / "kept") is False
+    assert steps.ensure_split(FAMILY, tiny_split, tmp_path / "kept") is False
     assert (tmp_path / "kept" / FOLDS_FILE).read_bytes() == (tiny_split / FOLDS_FILE).read_bytes()
-    assert steps.ensure_split(tiny_cohort, tmp_path / "new", n_folds=5, seed=0) is True
+    assert steps.ensure_split(FAMILY, tiny_cohort, tmp_path / "new", n_folds=5, seed=0) is True
     assert (tmp_path / "new" / FOLDS_FILE).exists() and not (tiny_cohort / FOLDS_FILE).exists()
 
 
@@ -125,7 +126,7 @@ def test_validate_component_stops_the_pipeline_on_a_broken_cohort(
 def test_split_component_outputs_a_split_dataset(ops, tiny_cohort: Path, tmp_path: Path) -> None:
     split = _artifact(dsl.Dataset, tmp_path / "split")
     made = ops.split_data.python_func(
-        dataset=_artifact(dsl.Dataset, tiny_cohort), n_folds=5, seed=0, split=split
+        family=FAMILY, dataset=_artifact(dsl.Dataset, tiny_cohort), n_folds=5, seed=0, split=split
     )
     assert made is True and (Path(split.path) / FOLDS_FILE).exists()
 

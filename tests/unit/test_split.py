@@ -4,8 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.split import assign_folds, split_cohort
+from components.split import split_cohort
 from models.hearing_loss.cohort import read_folds, read_manifest
+from models.hearing_loss.split import assign_folds
 
 pytestmark = pytest.mark.unit
 
