@@ -367,7 +367,7 @@ def crossval(
 
 @app.command("demo")
 def demo(
-    subjects: Annotated[int, typer.Option(help="Subjects in the demo cohort.")] = 24,
+    subjects: Annotated[int, typer.Option(help="Subjects in the demo cohort.")] = 80,
     seed: Annotated[int, typer.Option(help="Seed of the cohort and the split.")] = 0,
 ) -> None:
     """The main job on embedded defaults: synthesize, split, validate, version; train and evaluate a model."""
@@ -381,25 +381,30 @@ def main() -> None:
     app()
 
 
-def _thresholds(minimums: list[str] | None, maximums: list[str] | None) -> dict[str, float]:
-    from components.registry import is_ceiling
+def _gates(minimums: list[str] | None, maximums: list[str] | None, drops: list[str] | None) -> dict:
+    """``--min fairness.f1_young=0.4`` ... -> ``{"fairness": {"f1_young": 0.4}}`` (components/gates.py)."""
+    from components.gates import VS_CHAMPION, is_ceiling
 
-    thresholds: dict[str, float] = {}
-    for option, specs, ceiling in (("--min", minimums, False), ("--max", maximums, True)):
+    gates: dict[str, dict[str, float]] = {}
+    for option, specs, kind in (
+        ("--min", minimums, "floor"),
+        ("--max", maximums, "ceiling"),
+        ("--max-drop", drops, "drop"),
+    ):
         for spec in specs or []:
             key, sep, raw = spec.partition("=")
-            key = key.strip()
+            name, dot, metric = key.strip().partition(".")
             try:
                 value = float(raw)
             except ValueError:
                 value = math.nan
-            if not sep or not key or not math.isfinite(value):
-                _fail(f"{option} takes METRIC=NUMBER, got {spec!r}")
-            if is_ceiling(key) != ceiling:
-                kind = "a ceiling (use --max)" if is_ceiling(key) else "a floor (use --min)"
-                _fail(f"{option} {spec}: {key} is {kind}")
-            thresholds[key] = value
-    return thresholds
+            if not sep or not dot or not name or not metric or not math.isfinite(value):
+                _fail(f"{option} takes GATE.METRIC=NUMBER (e.g. fairness.f1_young=0.4), got {spec!r}")
+            if kind != "drop" and is_ceiling(metric) != (kind == "ceiling"):
+                what = "a ceiling (use --max)" if is_ceiling(metric) else "a floor (use --min)"
+                _fail(f"{option} {spec}: {metric} is {what}")
+            gates.setdefault(name, {})[metric + VS_CHAMPION if kind == "drop" else metric] = value
+    return gates
 
 
 @registry.command("register")
@@ -442,28 +447,87 @@ def registry_promote(
     family: Family,
     version: Annotated[int, typer.Option(help="Registered version to gate and promote.")],
     minimums: Annotated[
-        list[str] | None, typer.Option("--min", help="Floor METRIC=NUMBER (repeatable), e.g. f1=0.6.")
+        list[str] | None,
+        typer.Option("--min", help="Floor GATE.METRIC=NUMBER (repeatable), e.g. fairness.f1_young=0.4."),
     ] = None,
     maximums: Annotated[
         list[str] | None,
-        typer.Option("--max", help="Ceiling METRIC=NUMBER (repeatable), e.g. abs_age_probe_r=0.3."),
+        typer.Option(
+            "--max", help="Ceiling GATE.METRIC=NUMBER (repeatable), e.g. age_probe.abs_age_probe_r=0.3."
+        ),
     ] = None,
+    drops: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-drop", help="Largest drop below the champion, GATE.METRIC=NUMBER, e.g. quality.f1=0.02."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if a gate fails (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why: recorded with who and when.")] = "",
 ) -> None:
-    """Gate a version on its logged metrics; on a pass it becomes `champion`, else exit 1 with why."""
-    from components.registry import promote
+    """Gate a version on its logged evaluation; on a pass (or --force) it becomes `champion`, else exit 1."""
+    from components.promotion import promote
 
     _family(family)
-    thresholds = _thresholds(minimums, maximums)
+    gates = _gates(minimums, maximums, drops)
+    if not gates:
+        _fail("name at least one gate threshold (--min, --max or --max-drop)")
     try:
-        result = promote(family, version, thresholds, settings=load_settings())
+        result = promote(family, version, gates, force=force, reason=reason, settings=load_settings())
     except ValueError as err:
         _fail(str(err))
-    if not result.passed:
-        for reason in result.reasons:
-            typer.secho(f"FAILED {reason}", fg="red")
+    for name, gate in result.gates.items():
+        typer.echo(f"gate {name}: {gate.describe()}")
+    if result.forced:
+        typer.secho(f"{family} version {version} FORCED to champion: {reason}", fg="yellow")
+    elif not result.promoted:
         typer.echo(f"{family} version {version} stays registered, not promoted")
         raise typer.Exit(1)
-    typer.echo(f"{family} version {version} passed {len(thresholds)} gate(s); now champion")
+    else:
+        typer.echo(f"{family} version {version} passed {len(gates)} gate(s); now champion")
+
+
+@registry.command("rollback")
+def registry_rollback(
+    family: Family,
+    reason: Annotated[str, typer.Option(help="Why: recorded with who and when.")] = "",
+) -> None:
+    """Give `champion` back to the version the current champion replaced; nothing is deleted."""
+    from components.promotion import rollback
+
+    _family(family)
+    try:
+        event = rollback(family, reason=reason, settings=load_settings())
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(f"{family}: champion is version {event.version} again (was {event.replaced})")
+
+
+@registry.command("history")
+def registry_history(family: Family) -> None:
+    """Which version was champion when: every promotion, forced promotion and rollback."""
+    from components.promotion import history
+
+    _family(family)
+    try:
+        events = history(family, settings=load_settings())
+    except ValueError as err:
+        _fail(str(err))
+    if not events:
+        typer.echo(f"{family} has never had a champion")
+    for event in events:
+        replaced = "-" if event.replaced is None else str(event.replaced)
+        fields = (
+            event.at,
+            event.action,
+            f"version {event.version}",
+            f"replaced {replaced}",
+            event.by,
+            event.reason,
+        )
+        typer.echo("\t".join(fields))
 
 
 @registry.command("list")
@@ -532,8 +596,8 @@ def pipeline_run(
         _fail(str(err))
     if local:
         _log_progress()
-        root = run_local(pipeline, arguments, settings=settings)
-        typer.echo(f"pipeline finished; artifacts under {root}")
+        run_dir = run_local(pipeline, arguments, settings=settings)
+        typer.echo(f"pipeline finished; artifacts under {run_dir}")
         return
     host = host or settings.kfp_host
     if not host:

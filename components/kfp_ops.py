@@ -113,8 +113,9 @@ def register_model(
     training_run_id: str,
     model: Input[Model],
     report: Input[Artifact],
+    data_docs_site: Input[Artifact],
 ) -> int:
-    """Log the model with its report to MLflow and register it as ``challenger``; its version."""
+    """Log the model, its report and the Data Docs into the training run; register it as ``challenger``."""
     from pathlib import Path
 
     from affectops.settings import load_settings
@@ -126,7 +127,13 @@ def register_model(
         "training_run_id": training_run_id,
     }
     return steps.register_model(
-        family, Path(model.path) / steps.MODEL_FILE, Path(report.path), tags=tags, settings=load_settings()
+        family,
+        Path(model.path) / steps.MODEL_FILE,
+        Path(report.path),
+        tags=tags,
+        settings=load_settings(),
+        run_id=training_run_id,
+        artifacts={"data_docs": Path(data_docs_site.path)},
     )
 
 
@@ -135,7 +142,9 @@ def promote_model(family: str, version: int, gate_thresholds: str) -> str:
     from affectops.settings import load_settings
     from components import steps
 
-    return steps.promote_model(family, version, gate_thresholds, settings=load_settings()).describe()
+    result = steps.promote_model(family, version, gate_thresholds, settings=load_settings())
+    verdicts = "; ".join(f"{name} {gate.describe()}" for name, gate in result.gates.items())
+    return f"version {version} {'promoted to champion' if result.promoted else 'not promoted'}: {verdicts}"
 
 
 class Ops(NamedTuple):

@@ -124,14 +124,15 @@ def parse_overrides(text: str | list | dict) -> dict[str, Any]:
     raise ValueError(f"overrides must be a JSON object or a list of key=value strings, got {text!r}")
 
 
-def parse_thresholds(text: str | Mapping[str, float]) -> dict[str, float]:
-    """Gate thresholds: a JSON object of metric -> number."""
-    value = json.loads(text) if isinstance(text, str) else text
-    if not isinstance(value, Mapping) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
-    ):
-        raise ValueError(f"gate thresholds must be a JSON object of metric -> number, got {text!r}")
-    return {str(k): float(v) for k, v in value.items()}
+def parse_thresholds(text: str | Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Gate thresholds: a JSON object of gate name -> {metric: number} (see components/gates.py)."""
+    from components.gates import parse_gates
+
+    try:
+        value = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError as err:
+        raise ValueError(f"gate thresholds are not valid JSON: {err}") from None
+    return parse_gates(value)
 
 
 def build_config(family: str, *, variant: str = "", overrides: Any = "{}", seed: int = 0, epochs: int = 0):
@@ -201,9 +202,18 @@ def evaluate_model(family: str, model_file: Path, data: Path, holdout_fold: int,
 
 
 def register_model(
-    family: str, model_file: Path, report_path: Path, *, tags: Mapping[str, str], settings: Settings
+    family: str,
+    model_file: Path,
+    report_path: Path,
+    *,
+    tags: Mapping[str, str],
+    settings: Settings,
+    run_id: str | None = None,
+    artifacts: Mapping[str, Path] | None = None,
 ) -> int:
-    """Log and register the model with its evaluation report; empty tags are left out. Its version."""
+    """Log the model with its evaluation report and ``artifacts`` into the training run ``run_id`` (or a
+    new run) and register it; empty tags are left out. Its version.
+    """
     from components.registry import log_and_register
 
     report = json.loads(Path(report_path).read_text())
@@ -213,13 +223,15 @@ def register_model(
         report,
         run_name=f"register-{family}",
         tags={k: v for k, v in tags.items() if v},
+        artifacts={name: Path(path) for name, path in (artifacts or {}).items() if Path(path).exists()},
+        run_id=run_id or None,
         settings=settings,
     )
     return info.version
 
 
-def promote_model(family: str, version: int, thresholds: str | Mapping[str, float], *, settings: Settings):
-    """Gate a registered version; on a pass it becomes ``champion``. The ``GateResult``."""
-    from components.registry import promote
+def promote_model(family: str, version: int, thresholds: str | Mapping[str, Any], *, settings: Settings):
+    """Gate a registered version; on a pass it becomes ``champion``. The ``Promotion``."""
+    from components.promotion import promote
 
     return promote(family, version, parse_thresholds(thresholds), settings=settings)

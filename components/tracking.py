@@ -111,13 +111,15 @@ def mlflow_run(
     experiment: str,
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    run_id: str | None = None,
 ) -> Iterator[MlflowTracker]:
-    """Start a run in ``experiment`` on the settings' tracking server; yield its tracker."""
+    """Start a run in ``experiment`` on the settings' tracking server (or resume ``run_id``); its tracker."""
     import mlflow
 
     settings = settings or load_settings()
     set_experiment(settings, experiment)
-    with mlflow.start_run(run_name=run_name, tags={k: str(v) for k, v in (tags or {}).items()}):
+    tags = {k: str(v) for k, v in (tags or {}).items()}
+    with mlflow.start_run(run_id=run_id or None, run_name=None if run_id else run_name, tags=tags):
         yield MlflowTracker()
 
 

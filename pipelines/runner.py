@@ -46,15 +46,17 @@ def run_local(pipeline: Any, arguments: Mapping[str, Any], *, settings: Settings
     """Run ``pipeline`` in this machine's Python (``kfp.local`` SubprocessRunner, no venv, no image).
 
     Each task is a child process that inherits the environment (MLflow URI, ``AFFECTOPS_HOME``).
-    Raises if a task fails; returns the pipeline root holding every task's artifacts.
+    Raises if a task fails; returns this run's directory (``<root>/<run name>/<task>/<output>``).
     """
     from kfp import local
 
     root = local_root(settings)
     root.mkdir(parents=True, exist_ok=True)
+    before = set(root.iterdir())
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
     pipeline(**arguments)
-    return root
+    (run_dir,) = set(root.iterdir()) - before
+    return run_dir
 
 
 def submit(

@@ -17,8 +17,12 @@ from pipelines.cluster import ENDPOINT_KEYS, S3_SECRET_KEYS, ClusterConfig, Reso
 
 PIPELINE_NAME = "affectops-training"
 DEFAULT_DATASET_URI = "s3://affectops/datasets/hearing_loss-demo"
-# the promotion gates (registry.gate: abs_* and *_gap are ceilings, the rest floors)
-DEFAULT_GATES = {"f1": 0.5, "f1_young": 0.4, "abs_age_probe_r": 0.5}
+# the promotion gates (components/gates.py): quality, fairness across age groups, the Fig. 5 age probe
+DEFAULT_GATES = {
+    "quality": {"f1": 0.5, "f1_vs_champion": 0.02},
+    "fairness": {"f1_young": 0.4, "f1_gap": 0.35},
+    "age_probe": {"abs_age_probe_r": 0.5},
+}
 
 
 def _on_cluster(task: dsl.PipelineTask, cluster: ClusterConfig, resources: Resources) -> dsl.PipelineTask:
@@ -78,7 +82,9 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
             ops.validate_data(family=family, dataset=data.outputs["dataset"]), cluster, cpu
         )
         split = _on_cluster(
-            ops.split_data(family=family, dataset=data.outputs["dataset"], n_folds=n_folds, seed=seed), cluster, cpu
+            ops.split_data(family=family, dataset=data.outputs["dataset"], n_folds=n_folds, seed=seed),
+            cluster,
+            cpu,
         ).after(validated)
         train = ops.train_model(
             family=family,
@@ -109,6 +115,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
                 training_run_id=train.outputs["Output"],
                 model=train.outputs["model"],
                 report=evaluate.outputs["report"],
+                data_docs_site=validated.outputs["data_docs_site"],
             ),
             cluster,
             cpu,

@@ -10,6 +10,7 @@ import torch
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from models.common.fairness import fairness_report, flatten_fairness
 from models.hearing_loss.checkpoint import TrainedModel
 from models.hearing_loss.cohort import AGE_GROUPS
 from models.hearing_loss.data import SegmentReader, batches, load_split, select_folds
@@ -69,21 +70,34 @@ def coin_flip_f1(positive_rate: float) -> float:
     return 2 * positive_rate / (2 * positive_rate + 1)
 
 
-def metrics(predictions: pd.DataFrame) -> dict:
-    """F1 overall and per age group (paper §4.2), each with its coin-flip baseline; age probe (Fig. 5)."""
+def metrics(predictions: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> dict:
+    """F1 overall and per age group (paper §4.2), each with its coin-flip baseline; fairness across age
+    groups and genders with subject-bootstrap intervals (the promotion gate's); age probe (Fig. 5).
+
+    A group's F1 is None where it has no segments or no positives: nothing there could be detected.
+    """
     out: dict[str, float | int | None] = {"segments": len(predictions)}
-    groups = [("all", predictions)] + [
-        (name, predictions[predictions["age_group"] == name]) for name in AGE_GROUPS
-    ]
-    for name, part in groups:
-        key = "f1" if name == "all" else f"f1_{name}"
-        if part.empty:
-            out[key] = None
-            continue
-        out[key] = float(f1_score(part["hearing_loss"], part["prediction"], zero_division=0))
-        out[f"random_{key}"] = coin_flip_f1(float(part["hearing_loss"].mean()))
-        out[f"segments_{name}"] = len(part)
-    out["accuracy"] = float((predictions["prediction"] == predictions["hearing_loss"]).mean())
+    truth, predicted = predictions["hearing_loss"], predictions["prediction"]
+    out["f1"] = float(f1_score(truth, predicted, zero_division=0)) if len(predictions) else None
+    out["random_f1"] = coin_flip_f1(float(truth.mean())) if len(predictions) else None
+    out["segments_all"] = len(predictions)
+    fairness = fairness_report(
+        truth,
+        predicted,
+        {"age_group": predictions["age_group"], "gender": predictions["gender"]},
+        clusters=predictions["subject_id"],
+        n_boot=n_boot,
+        seed=seed,
+    )
+    out.update(flatten_fairness(fairness, "age_group"))
+    out.update({f"gender_{key}": value for key, value in flatten_fairness(fairness, "gender").items()})
+    for name in AGE_GROUPS:
+        part = predictions[predictions["age_group"] == name]
+        out.setdefault(f"f1_{name}", None)  # a group absent from the fold
+        if not part.empty:
+            out[f"random_f1_{name}"] = coin_flip_f1(float(part["hearing_loss"].mean()))
+            out[f"segments_{name}"] = len(part)
+    out["accuracy"] = float((predicted == truth).mean())
     if "age_estimate" in predictions:
         out.update(age_probe(predictions))
     return out

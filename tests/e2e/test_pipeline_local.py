@@ -48,7 +48,7 @@ def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(
             "--param",
             "promote=true",
             "--param",
-            'gate_thresholds={"f1": 0.0}',
+            'gate_thresholds={"quality": {"f1": 0.0}}',
         ],
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -57,7 +57,7 @@ def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(
     assert set(version.aliases) == {CHALLENGER, CHAMPION}
     assert len(version.tags["dataset_version"]) == 32  # the DVC content hash of the cohort
     assert version.tags["pipeline_run_id"] and version.tags["training_run_id"]
-    assert version.tags["gate.passed"] == "true"
+    assert version.tags["gate.passed"] == "true" and version.tags["gate.quality.passed"] == "true"
     training_run = MlflowClient(load_settings().mlflow_tracking_uri).get_run(version.tags["training_run_id"])
     assert training_run.data.tags["dataset_version"] == version.tags["dataset_version"]
     assert any(key.startswith("finetune") for key in training_run.data.metrics)  # per-epoch metrics

@@ -19,7 +19,7 @@ FAMILY = "hearing_loss"
 CONFIG = HearingLossConfig(
     variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
 )
-PASSING = {"f1": 0.0, "accuracy": 0.0}
+PASSING = {"quality": {"f1": 0.0, "accuracy": 0.0}}
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +76,12 @@ def test_mlflow_tracker_logs_params_metrics_with_steps_and_artifacts(settings, t
 def test_register_promote_and_gate_failure(settings, tiny_model) -> None:
     import mlflow
 
-    from components.registry import CHALLENGER, CHAMPION, list_versions, log_and_register, promote
+    from components.promotion import promote
+    from components.registry import CHALLENGER, CHAMPION, list_versions, log_and_register
 
     path, report = tiny_model
     tags = {"dataset_version": "md5-abc", "pipeline_run_id": "run-1"}
+    report = {**report, "f1_mid": None}  # a group without positives: undefined, not a number
     first = log_and_register(FAMILY, path, report, run_name="v1", tags=tags, settings=settings)
     assert (first.version, first.aliases) == (1, (CHALLENGER,))
     assert first.tags["dataset_version"] == "md5-abc" and first.tags["git_commit"]
@@ -88,7 +90,7 @@ def test_register_promote_and_gate_failure(settings, tiny_model) -> None:
     run = client.get_run(first.run_id)
     assert run.data.params["variant"] == "marlin_vm_abm" and run.data.params["gru_hidden"] == "8"
     assert run.data.metrics["f1"] == pytest.approx(report["f1"])
-    assert "f1_young" not in run.data.metrics  # None in the tiny fold: not a number, not logged
+    assert "f1_mid" not in run.data.metrics  # None: not a number, not logged
     assert run.data.tags["pipeline_run_id"] == "run-1"
 
     uri = f"models:/{FAMILY}@{CHALLENGER}"
@@ -116,15 +118,18 @@ def test_register_promote_and_gate_failure(settings, tiny_model) -> None:
 
     second = log_and_register(FAMILY, path, report, run_name="v2", tags=tags, settings=settings)
     assert second.version == 2 and second.aliases == (CHALLENGER,)
-    failed = promote(FAMILY, 2, {**PASSING, "f1_young": 0.3, "f1": 1.01}, settings=settings)
-    assert not failed.passed
+    gates = {"quality": {"f1": 1.01}, "fairness": {"f1_mid": 0.3}}
+    failed = promote(FAMILY, 2, gates, settings=settings)
+    assert not failed.passed and not failed.promoted
     assert failed.reasons == [
-        "f1 = 1.0000 is below the floor 1.01",
-        "f1_young: missing from the evaluation report",
+        f"quality: f1 = {report['f1']:.4f} is below the floor 1.01",
+        "fairness: f1_mid: missing from the evaluation report",
     ]
     assert int(client.get_model_version_by_alias(FAMILY, CHAMPION).version) == 1
     tags2 = client.get_model_version(FAMILY, "2").tags
-    assert tags2["gate.passed"] == "false" and "f1_young: missing" in tags2["gate.reasons"]
+    assert tags2["gate.passed"] == "false" and "f1_mid: missing" in tags2["gate.reasons"]
+    assert tags2["gate.quality.passed"] == "false" and tags2["gate.fairness.passed"] == "false"
+    assert tags2["gate.compared_with"] == "version 1"
     assert [(v.version, v.aliases) for v in list_versions(FAMILY, settings=settings)] == [
         (1, (CHAMPION,)),
         (2, (CHALLENGER,)),
@@ -145,23 +150,110 @@ def test_cli_register_promote_list(settings, tiny_model, tmp_path: Path) -> None
     )
     assert done.exit_code == 0, done.output
     assert "version 1 (challenger)" in done.output
-    done = runner.invoke(app, ["registry", "promote", "--family", FAMILY, "--version", "1", "--min", "f1=0"])
-    assert done.exit_code == 0, done.output
     done = runner.invoke(
-        app, ["registry", "promote", "--family", FAMILY, "--version", "1", "--max", "abs_age_probe_r=0.3"]
+        app, ["registry", "promote", "--family", FAMILY, "--version", "1", "--min", "quality.f1=0"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "gate quality: passed" in done.output
+    done = runner.invoke(
+        app,
+        [
+            "registry",
+            "promote",
+            "--family",
+            FAMILY,
+            "--version",
+            "1",
+            "--max",
+            "age_probe.abs_age_probe_r=0.3",
+        ],
     )
     assert done.exit_code == 1 and "abs_age_probe_r: missing" in done.output
     done = runner.invoke(app, ["registry", "list", "--family", FAMILY])
     assert done.exit_code == 0 and "challenger,champion" in done.output and "gate=false" in done.output
 
 
+def test_champion_comparison_force_rollback_and_history(settings, tiny_model, monkeypatch) -> None:
+    import mlflow
+
+    from components.promotion import history, promote, rollback
+    from components.registry import CHAMPION, log_and_register
+
+    path, report = tiny_model
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    weaker = {**report, "f1": report["f1"] - 0.1}
+    for metrics in (report, weaker, report):
+        log_and_register(FAMILY, path, metrics, settings=settings)
+    gates = {"quality": {"f1_vs_champion": 0.05}}
+
+    assert promote(FAMILY, 1, gates, settings=settings).promoted  # no champion yet: nothing to be worse than
+    lower = promote(FAMILY, 2, gates, settings=settings)
+    assert not lower.promoted
+    assert lower.reasons == [
+        f"quality: f1 = {weaker['f1']:.4f} is more than 0.05 below the champion's {report['f1']:.4f}"
+    ]
+    monkeypatch.setenv("AFFECTOPS_USER", "dana")
+    forced = promote(FAMILY, 2, gates, force=True, reason="hotfix for ticket 42", settings=settings)
+    assert forced.promoted and forced.forced and not forced.passed
+    tags = client.get_model_version(FAMILY, "2").tags
+    assert tags["promotion.forced_by"] == "dana" and tags["promotion.reason"] == "hotfix for ticket 42"
+    assert tags["gate.quality.passed"] == "false"  # the gates still ran and are on record
+    assert promote(FAMILY, 3, gates, settings=settings).promoted  # 3 is compared with champion 2
+
+    events = history(FAMILY, settings=settings)
+    assert [(e.action, e.version, e.replaced) for e in events] == [
+        ("promote", 1, None),
+        ("force", 2, 1),
+        ("promote", 3, 2),
+    ]
+    assert events[1].by == "dana" and events[1].reason == "hotfix for ticket 42"
+
+    assert rollback(FAMILY, settings=settings).version == 2
+    assert rollback(FAMILY, reason="2 was forced", settings=settings).version == 1
+    assert int(client.get_model_version_by_alias(FAMILY, CHAMPION).version) == 1
+    with pytest.raises(ValueError, match="replaced no earlier champion"):
+        rollback(FAMILY, settings=settings)
+    assert [(e.action, e.version, e.replaced) for e in history(FAMILY, settings=settings)][3:] == [
+        ("rollback", 2, 3),
+        ("rollback", 1, 2),
+    ]
+    # nothing was deleted: every version is still registered
+    assert len(client.search_model_versions(f"name = '{FAMILY}'")) == 3
+    assert "promotion.rolled_back_at" in client.get_model_version(FAMILY, "3").tags
+
+
+def test_cli_rollback_and_history(settings, tiny_model) -> None:
+    from affectops.cli import app
+    from components.promotion import promote
+    from components.registry import log_and_register
+
+    path, report = tiny_model
+    runner = CliRunner()
+    done = runner.invoke(app, ["registry", "rollback", "--family", FAMILY])
+    assert done.exit_code == 2 and "no registered model 'hearing_loss'" in done.output
+    for _ in range(2):
+        log_and_register(FAMILY, path, report, settings=settings)
+        promote(FAMILY, _ + 1, PASSING, settings=settings)
+    done = runner.invoke(app, ["registry", "history", "--family", FAMILY])
+    assert done.exit_code == 0, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 2 and "\tpromote\tversion 2\treplaced 1\t" in lines[1]
+    done = runner.invoke(app, ["registry", "rollback", "--family", FAMILY, "--reason", "bad canary"])
+    assert done.exit_code == 0 and "champion is version 1 again (was 2)" in done.output
+    done = runner.invoke(app, ["registry", "history", "--family", FAMILY])
+    assert done.output.strip().splitlines()[-1].endswith("bad canary")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--min", "f1"], "METRIC=NUMBER"),
-        (["--min", "f1=high"], "METRIC=NUMBER"),
-        (["--min", "abs_age_probe_r=0.3"], "use --max"),
-        (["--version", "7"], "no version 7"),
+        (["--min", "quality.f1"], "GATE.METRIC=NUMBER"),
+        (["--min", "f1=0.5"], "GATE.METRIC=NUMBER"),
+        (["--min", "quality.f1=high"], "GATE.METRIC=NUMBER"),
+        (["--min", "age_probe.abs_age_probe_r=0.3"], "use --max"),
+        ([], "at least one gate threshold"),
+        (["--min", "quality.f1=0", "--force"], "needs a reason"),
+        (["--version", "7", "--min", "quality.f1=0"], "no version 7"),
     ],
 )
 def test_cli_bad_promote_exits_2(settings, args: list[str], message: str) -> None:

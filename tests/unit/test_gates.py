@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from components.registry import gate, is_ceiling
+from components.gates import gate, is_ceiling, parse_gates, run_gates
 
 pytestmark = pytest.mark.unit
 
@@ -51,3 +51,57 @@ def test_every_failure_is_reported() -> None:
 def test_ceiling_keys() -> None:
     assert is_ceiling("abs_age_probe_r") and is_ceiling("f1_gap")
     assert not is_ceiling("f1") and not is_ceiling("f1_young")
+    assert is_ceiling("equalized_odds_difference") and not is_ceiling("f1_vs_champion")
+
+
+def test_a_failure_quotes_the_bootstrap_interval_when_the_report_has_one() -> None:
+    report = {"f1_young": 0.35, "f1_young_low": 0.21, "f1_young_high": 0.47, "f1_gap": 0.4}
+    result = gate(report, {"f1_young": 0.4, "f1_gap": 0.3})
+    assert result.reasons == [
+        "f1_young = 0.3500 (95% CI 0.2100 to 0.4700) is below the floor 0.4",
+        "f1_gap = 0.4000 is above the ceiling 0.3",
+    ]
+
+
+def test_vs_champion_allows_a_drop_up_to_the_tolerance() -> None:
+    thresholds = {"f1_vs_champion": 0.02}
+    champion = {"f1": 0.70}
+    assert gate({"f1": 0.68}, thresholds, champion).passed  # exactly the tolerance
+    worse = gate({"f1": 0.67}, thresholds, champion)
+    assert worse.reasons == ["f1 = 0.6700 is more than 0.02 below the champion's 0.7000"]
+    assert worse.checks == {"f1_vs_champion": 0.67}
+    # the first version has no champion to be worse than; a missing metric still fails with one
+    assert gate({"f1": 0.1}, thresholds, None).passed
+    assert gate({}, thresholds, champion).reasons == ["f1: missing from the evaluation report"]
+
+
+def test_run_gates_reports_each_named_gate_on_its_own() -> None:
+    gates = {
+        "quality": {"f1": 0.6, "f1_vs_champion": 0.05},
+        "fairness": {"f1_young": 0.45, "f1_gap": 0.3},
+        "age_probe": {"abs_age_probe_r": 0.3},
+    }
+    report = {"f1": 0.7, "f1_young": 0.5, "f1_gap": 0.35, "age_probe_r": 0.1}
+    results = run_gates(report, gates, champion={"f1": 0.72})
+    assert {name: r.passed for name, r in results.items()} == {
+        "quality": True,
+        "fairness": False,
+        "age_probe": True,
+    }
+    assert results["fairness"].reasons == ["f1_gap = 0.3500 is above the ceiling 0.3"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"f1": 0.5}, "gate 'f1': must map metric -> number"),
+        ({}, "gate name -> {metric: number}"),
+        ({"quality": {"f1": "high"}}, "threshold of 'f1' must be a finite number"),
+        ({"quality": {"f1": True}}, "threshold of 'f1' must be a finite number"),
+        ({"quality": {"f1": math.inf}}, "threshold of 'f1' must be a finite number"),
+    ],
+)
+def test_parse_gates_names_what_is_wrong(value, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        parse_gates(value)
+    assert parse_gates({"quality": {"f1": 1}}) == {"quality": {"f1": 1.0}}

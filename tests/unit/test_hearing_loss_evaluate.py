@@ -18,18 +18,17 @@ pytestmark = pytest.mark.unit
 
 def _predictions() -> pd.DataFrame:
     rows = [
-        # subject, age, group, label, prediction, age estimate
-        ("a", 25, "young", 0, 0, 40.0),
-        ("a", 25, "young", 0, 1, 42.0),
-        ("b", 30, "young", 1, 1, 45.0),
-        ("c", 50, "mid", 1, 1, 50.0),
-        ("c", 50, "mid", 1, 0, 48.0),
-        ("d", 70, "old", 1, 1, 44.0),
-        ("e", 80, "old", 0, 0, 60.0),
+        # subject, age, group, gender, label, prediction, age estimate
+        ("a", 25, "young", "female", 0, 0, 40.0),
+        ("a", 25, "young", "female", 0, 1, 42.0),
+        ("b", 30, "young", "male", 1, 1, 45.0),
+        ("c", 50, "mid", "female", 1, 1, 50.0),
+        ("c", 50, "mid", "female", 1, 0, 48.0),
+        ("d", 70, "old", "male", 1, 1, 44.0),
+        ("e", 80, "old", "male", 0, 0, 60.0),
     ]
-    frame = pd.DataFrame(
-        rows, columns=["subject_id", "age", "age_group", "hearing_loss", "prediction", "age_estimate"]
-    )
+    columns = ["subject_id", "age", "age_group", "gender", "hearing_loss", "prediction", "age_estimate"]
+    frame = pd.DataFrame(rows, columns=columns)
     return frame
 
 
@@ -43,6 +42,17 @@ def test_f1_overall_and_per_age_group_match_hand_counts() -> None:
     assert scores["accuracy"] == pytest.approx(5 / 7)
     assert scores["random_f1_young"] == pytest.approx(coin_flip_f1(1 / 3))
     assert scores["segments_old"] == 2
+    # the promotion gate's fairness keys: largest gap between age groups, and by gender
+    assert scores["f1_gap"] == pytest.approx(1.0 - 2 / 3)
+    assert scores["f1_gap_low"] <= scores["f1_gap"] <= scores["f1_gap_high"]
+    assert scores["gender_f1_female"] == pytest.approx(0.5)  # TP 1 (c), FP 1 (a), FN 1 (c): 2 / (2 + 1 + 1)
+    assert scores["gender_f1_male"] == pytest.approx(1.0)
+
+
+def test_a_group_without_positives_has_no_f1() -> None:
+    scores = metrics(_predictions().query("subject_id != 'b'"))  # young: only negatives left
+    assert scores["f1_young"] is None and scores["random_f1_young"] == 0.0
+    assert scores["fpr_young"] == pytest.approx(0.5)
 
 
 def test_coin_flip_f1_is_the_tables_random_row() -> None:

@@ -53,10 +53,16 @@ def test_malformed_overrides_are_refused(text: str) -> None:
         steps.parse_overrides(text)
 
 
-def test_thresholds_are_a_json_object_of_numbers() -> None:
-    assert steps.parse_thresholds('{"f1": 0.5, "abs_age_probe_r": 1}') == {"f1": 0.5, "abs_age_probe_r": 1.0}
-    for bad in ("[0.5]", '{"f1": "high"}', '{"f1": true}'):
-        with pytest.raises(ValueError, match="gate thresholds"):
+def test_thresholds_are_a_json_object_of_named_gates() -> None:
+    parsed = steps.parse_thresholds('{"quality": {"f1": 0.5}, "age_probe": {"abs_age_probe_r": 1}}')
+    assert parsed == {"quality": {"f1": 0.5}, "age_probe": {"abs_age_probe_r": 1.0}}
+    for bad, message in (
+        ("[0.5]", "gate thresholds must be a JSON object"),
+        ('{"f1": 0.5}', "gate 'f1': must map metric -> number"),
+        ('{"quality": {"f1": "high"}}', "must be a finite number"),
+        ("{quality", "not valid JSON"),
+    ):
+        with pytest.raises(ValueError, match=message):
             steps.parse_thresholds(bad)
 
 

@@ -35,6 +35,27 @@ def test_same_seed_same_split_other_seed_other_split() -> None:
     assert positives.max() - positives.min() <= 2
 
 
+def test_the_rarest_groups_positives_are_spread_over_folds_first() -> None:
+    # 5 young positives in 5 sessions among 40: a positives-only deal would leave folds without one
+    rows = []
+    for i in range(40):
+        young = i < 20
+        positive = (i % 4 == 0) if young else (i % 2 == 1)
+        rows.append(
+            {
+                "subject_id": f"S{i:02d}",
+                "session_id": f"C{i // 2:02d}",
+                "hearing_loss": int(positive),
+                "age_group": "young" if young else "old",
+            }
+        )
+    manifest = pd.DataFrame(rows)
+    for seed in range(5):
+        folds = assign_folds(manifest, 5, seed).merge(manifest, on="subject_id")
+        young_positives = folds[(folds["age_group"] == "young") & (folds["hearing_loss"] == 1)]
+        assert sorted(young_positives["fold"]) == [0, 1, 2, 3, 4]
+
+
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
