@@ -1,0 +1,117 @@
+"""Inference-log sink ingest rate on loopback, durability on (every ack after fsync).
+
+Run: ``python -m benchmarks.sink [--inferences N]``. Starts the real sink process on a fresh
+store, sends request + response events of the hearing-loss detector's real payload sizes
+(two [150, 384] float32 tensors per request) with 1, 4 and 16 concurrent senders, and writes
+the table into benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.results import write_section
+from monitoring.client import request_event, response_event, send_events
+
+FRAMES, DIM = 150, 384  # a 30 s segment at 5 fps of 384-dim Marlin-Small features
+
+
+def _stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/stats", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def _events(count: int, start: int, binary: bool, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    tensors = {name: rng.standard_normal((FRAMES, DIM)).astype(np.float32) for name in ("current", "anchor")}
+    events = []
+    for i in range(start, start + count):
+        meta = {
+            "request_id": f"r{i}",
+            "subject_pseudonym": f"s{i % 178}",
+            "age": 18 + i % 70,
+            "gender": "fm"[i % 2],
+        }
+        outputs = {"probability": 0.5, "label": 1, "threshold": 0.5, "age_estimate": 40.0}
+        events.append(request_event(f"bench-{i}", "hl", tensors, meta, binary=binary))
+        events.append(response_event(f"bench-{i}", "hl", "1", outputs))
+    return events
+
+
+def run(inferences: int, port: int = 8097) -> pd.DataFrame:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Path(tmp, "sink.log").open("wb") as log:
+        url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "monitoring.sink", "--store", f"{tmp}/store", "--port", str(port)]
+        sink = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    _stats(url)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(Path(tmp, "sink.log").read_text()) from None
+                    time.sleep(0.1)
+            start = 0
+            for payload, binary, count in (
+                ("v2 binary", True, inferences),
+                ("v1 JSON", False, inferences // 5),
+            ):
+                for concurrency in (1, 4, 16):
+                    events = _events(count, start, binary)
+                    start += count
+                    before = _stats(url)
+                    report = send_events(url, events, concurrency=concurrency, deadline_s=600)
+                    after = _stats(url)
+                    commits = after["commits"] - before["commits"]
+                    rows.append(
+                        {
+                            "request payload": payload,
+                            "senders": concurrency,
+                            "events": len(events),
+                            "MiB sent": round(sum(len(e.body) for e in events) / 2**20, 1),
+                            "wall s": round(report.seconds, 2),
+                            "events/s": round(len(events) / report.seconds),
+                            "events per fsync": round(len(events) / max(commits, 1), 1),
+                        }
+                    )
+                    print(rows[-1], flush=True)
+        finally:
+            sink.terminate()
+            sink.wait(timeout=30)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inferences", type=int, default=1000, help="per v2 run (v1 JSON runs send a fifth)")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    args = parser.parse_args()
+    table = run(args.inferences)
+    print(table.to_markdown(index=False))
+    if not args.no_write:
+        notes = (
+            "`python -m benchmarks.sink`: the real sink process (aiohttp, one event loop, one journal "
+            "IO thread) on loopback, a fresh store, every acknowledgement after fsync of the journal "
+            "(group commit). Each inference is two events: a request with two [150, 384] float32 "
+            "tensors (the hearing-loss detector's payload; v2 binary ~0.46 MB, v1 JSON ~2.3 MB) and a v1 "
+            "response. Senders: concurrent connections of one asyncio client process on the same 2 "
+            "cores, so client and sink share the CPU."
+        )
+        print(write_section("Inference-log sink ingest", table, notes))
+
+
+if __name__ == "__main__":
+    main()

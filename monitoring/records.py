@@ -1,0 +1,54 @@
+"""What the inference log keeps per request: outputs, metadata and summaries of the inputs, never raw inputs.
+
+One flat record per inference, shared by the sink (from KServe's logged events), the reference data
+logged with a registered version (from its held-out predictions) and the reports that compare them.
+Family-generic: an input tensor ``[T, D]`` becomes ``{name}_frames`` (T) and ``{name}_mean`` /
+``{name}_std`` (D floats each, over the first axis); a scalar output keeps its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+# the record's own columns; every other column is an output, a metadata field or a tensor summary
+INFERENCE_ID = "inference_id"
+TIMESTAMP = "timestamp"
+MODEL_NAME = "model_name"
+MODEL_VERSION = "model_version"
+STATUS = "status"  # "ok", or the error class of a failed request (KServe's logger drops those)
+BASE_COLUMNS = (INFERENCE_ID, TIMESTAMP, MODEL_NAME, MODEL_VERSION, STATUS)
+
+
+def summarize_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
+    """``{name}_frames``, ``{name}_mean`` and ``{name}_std`` of a [T, D] (or [T]) tensor, over T."""
+    frames = np.asarray(value, dtype=np.float64)
+    if frames.ndim == 1:
+        frames = frames[:, None]
+    if frames.ndim != 2 or frames.shape[0] == 0:
+        raise ValueError(f"{name}: cannot summarize a tensor of shape {np.shape(value)}; want [T, D], T >= 1")
+    return {
+        f"{name}_frames": int(frames.shape[0]),
+        f"{name}_mean": frames.mean(axis=0).astype(np.float32).tolist(),
+        f"{name}_std": frames.std(axis=0).astype(np.float32).tolist(),
+    }
+
+
+def summarize_inputs(tensors: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name, value in tensors.items():
+        summary.update(summarize_tensor(name, value))
+    return summary
+
+
+def scalar_outputs(outputs: Mapping[str, Any]) -> dict[str, float | int]:
+    """Outputs with one value (probability, label, age_estimate, ...) as plain numbers; others dropped."""
+    kept: dict[str, float | int] = {}
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.size == 1:
+            item = array.reshape(-1)[0].item()
+            kept[name] = item if isinstance(item, (int, float)) else float(item)
+    return kept

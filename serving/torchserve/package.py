@@ -1,0 +1,124 @@
+"""Build a ``.mar`` in KServe's pytorch-runtime storage layout from any model URI the core resolves.
+
+Layout (KServe docs, "Deploy a PyTorch model with TorchServe"; the storage URI points at ``out_dir``)::
+
+    out_dir/config/config.properties
+    out_dir/model-store/<name>.mar
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from affectops.settings import Settings
+from serving.core import Predictor, content_version, model_file
+
+HANDLER = Path(__file__).with_name("handler.py")  # copied into the .mar, imported there as `handler`
+SERVING_FILE = "affectops-serving.json"  # shipped beside the artifact: which family to load it as
+CONFIG_DIR = "config"
+MODEL_STORE = "model-store"
+# KServe mounts the storage URI at /mnt/models; the runtime's wrapper serves on 8080 and reaches
+# TorchServe on loopback at 8085, so every TorchServe API stays on 127.0.0.1
+KSERVE_MODEL_STORE = "/mnt/models/model-store"
+INFERENCE_PORT, MANAGEMENT_PORT, METRICS_PORT = 8085, 8081, 8082
+_MAR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")  # torch-model-archiver's own rule
+
+
+def build_model_store(
+    family: str, model_uri: str, out_dir: Path, *, settings: Settings, model_name: str | None = None
+) -> Path:
+    """Resolve ``model_uri`` (local path, ``s3://``, ``models:/NAME@ALIAS``), archive it with the affectops
+    handler, write ``config/config.properties`` + ``model-store/<name>.mar``; returns ``out_dir``."""
+    from model_archiver import ModelArchiver, ModelArchiverConfig
+
+    name = model_name or family
+    if not _MAR_NAME.match(name):
+        raise ValueError(
+            f"model_name: {name!r} must start with a letter or digit and hold only [A-Za-z0-9_.-]"
+        )
+    artifact, version = _resolve(family, model_uri, settings)
+    if not artifact.is_file():
+        raise ValueError(
+            f"model_uri: {model_uri} resolves to directory {artifact}; a .mar ships one model file"
+        )
+    Predictor.from_uri(family, artifact, settings)  # fail here, not in a TorchServe worker on the cluster
+
+    out_dir = Path(out_dir)
+    store = out_dir / MODEL_STORE
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as staging:
+        serving_file = Path(staging) / SERVING_FILE
+        serving_file.write_text(json.dumps({"family": family}))
+        ModelArchiver.generate_model_archive(
+            ModelArchiverConfig(
+                model_name=name,
+                handler=str(HANDLER),
+                version=version,
+                serialized_file=str(artifact),
+                extra_files=str(serving_file),
+                export_path=str(store),
+                force=True,  # rebuilding a store replaces its archive
+            )
+        )
+    config = out_dir / CONFIG_DIR / "config.properties"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(config_properties(name, version))
+    return out_dir
+
+
+def config_properties(name: str, version: str, model_store: str = KSERVE_MODEL_STORE) -> str:
+    """TorchServe's config for KServe's pytorch runtime (KServe docs, "config.properties"), v2 envelope."""
+    snapshot = {
+        "name": "startup.cfg",
+        "modelCount": 1,
+        "models": {
+            name: {
+                version: {
+                    "defaultVersion": True,
+                    "marName": f"{name}.mar",
+                    "minWorkers": 1,
+                    "maxWorkers": 1,
+                    # the kservev2 envelope decodes only the first request of a batch
+                    "batchSize": 1,
+                    "maxBatchDelay": 10,
+                    "responseTimeout": 120,
+                }
+            }
+        },
+    }
+    lines = {
+        "inference_address": f"http://127.0.0.1:{INFERENCE_PORT}",
+        "management_address": f"http://127.0.0.1:{MANAGEMENT_PORT}",
+        "metrics_address": f"http://127.0.0.1:{METRICS_PORT}",
+        "enable_envvars_config": "true",
+        # as KServe documents it; the .mar ships no requirements file (they live in the platform image)
+        "install_py_dep_per_model": "true",
+        "disable_token_authorization": "false",
+        "service_envelope": "kservev2",
+        "model_store": model_store,
+        "model_snapshot": json.dumps(snapshot, separators=(",", ":")),
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def _resolve(family: str, uri: str, settings: Settings) -> tuple[Path, str]:
+    """The local model file behind ``uri`` and its version (registry version or content hash)."""
+    if uri.startswith("models:/"):
+        # the core exposes no public resolver yet; from_uri hides the local path a .mar must copy
+        from serving.core import _from_registry
+
+        local, version = _from_registry(uri, settings)
+        return model_file(local), version
+    if uri.startswith("s3://"):
+        from affectops.storage import materialize
+
+        local = materialize(uri, settings)
+    else:
+        local = Path(uri)
+        if not local.exists():
+            raise FileNotFoundError(f"model_uri: no model at {local}")
+    path = model_file(local)
+    return path, content_version(path)
