@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from affectops.cli_serving import serve_app
 from affectops.settings import load_settings
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ pipeline_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(serve_app, name="serve")
 
 Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]

@@ -44,6 +44,12 @@ class ClusterConfig:
     s3_secret: str
     service_account: str
     namespace: str
+    priority_class: str  # PriorityClass of GPU pods (training and GPU predictors)
+    serving_namespace: str
+    predictor_service_account: str  # predictors read model artifacts from S3 as this account
+    serving_runtimes: dict[str, str]  # runtime kind (kserve, torchserve) -> ServingRuntime name
+    training_runtime: str  # ClusterTrainingRuntime of multi-worker training (Kubeflow Trainer)
+    mlflow_artifacts: str  # the MLflow server's artifact destination (s3://...)
 
     @property
     def gpu_count(self) -> int:
@@ -82,4 +88,10 @@ def load_cluster(profile: str | None = None, path: Path = CLUSTER_CONFIG) -> Clu
         s3_secret=raw["pipelines"]["s3_secret"],
         service_account=raw["pipelines"]["service_account"],
         namespace=raw["pipelines"]["namespace"],
+        priority_class=raw["gpu"]["priority_class"],
+        serving_namespace=raw["serving"]["namespace"],
+        predictor_service_account=raw["serving"]["service_account"],
+        serving_runtimes=dict(raw["serving"]["runtimes"]),
+        training_runtime=raw["trainer"]["runtime"],
+        mlflow_artifacts=chosen["mlflow_artifacts"],
     )
