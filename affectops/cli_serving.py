@@ -29,7 +29,7 @@ class _StartByDefault(TyperGroup):
 serve_app = typer.Typer(
     cls=_StartByDefault,
     help="Serving: `serve NAME@ALIAS` runs the KServe model server on loopback; `serve package` builds a "
-    "TorchServe model store; `serve manifest` writes the InferenceService.",
+    "TorchServe model store; `serve deploy` writes (or applies) the InferenceService.",
     no_args_is_help=True,
 )
 Ref = Annotated[
@@ -94,3 +94,62 @@ def serve_package(
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     typer.echo(f"model store: {store} (upload it to the storageUri of a pytorch-format InferenceService)")
+
+
+@serve_app.command("deploy")
+def serve_deploy(
+    ref: Ref,
+    out: Annotated[Path | None, typer.Option(help="Write the InferenceService YAML here.")] = None,
+    runtime: Annotated[str, typer.Option(help="kserve (platform image, default) or torchserve.")] = "kserve",
+    gpu: Annotated[bool, typer.Option("--gpu", help="One GPU on the GPU node pool.")] = False,
+    canary_percent: Annotated[
+        int | None, typer.Option(help="Traffic share for this version while it replaces the champion.")
+    ] = None,
+    min_replicas: Annotated[int, typer.Option(help="Autoscaling lower bound.")] = 1,
+    max_replicas: Annotated[int, typer.Option(help="Autoscaling upper bound.")] = 3,
+    scale_target: Annotated[int, typer.Option(help="Target concurrent requests per replica.")] = 8,
+    model_storage_uri: Annotated[
+        str | None, typer.Option(help="torchserve only: s3:// prefix of the `serve package` output.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Cluster profile of pipelines/configs/cluster.yaml.")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create or patch it on the current cluster.")
+    ] = False,
+) -> None:
+    """Resolve the registry reference to its artifact and write (or apply) the InferenceService.
+
+    KServe cannot resolve registry aliases itself: this pins the resolved version and its S3 URI.
+    """
+    from pipelines.cluster import load_cluster
+    from serving.deploy import build_inference_service, deploy, resolve_model
+
+    family, uri = parse_ref(ref)
+    if runtime not in ("kserve", "torchserve"):
+        _fail(f"--runtime must be kserve or torchserve, got {runtime!r}")
+    settings = load_settings()
+    try:
+        cluster = load_cluster(profile)
+        resolved = resolve_model(uri, settings, artifacts_destination=cluster.mlflow_artifacts)
+        isvc = build_inference_service(
+            resolved,
+            family=family,
+            cluster=cluster,
+            runtime=runtime,
+            gpu=gpu,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            scale_target=scale_target,
+            canary_percent=canary_percent,
+            logger_url=settings.sink_url,
+            settings=settings,
+            model_storage_uri=model_storage_uri,
+        )
+        text = deploy(isvc, apply=apply, out=out)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    if out is None and not apply:
+        typer.echo(text)
+    else:
+        typer.echo(f"{family} version {resolved.version} -> {out or ''}{' (applied)' if apply else ''}")

@@ -11,11 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from affectops.cli import app
 from affectops.settings import load_settings
 from models import get_family
 from models.hearing_loss.evaluate import evaluate
 from models.hearing_loss.model import HearingLossConfig
+from pipelines.cluster import load_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +68,7 @@ def tracking_server(s3_server, tmp_path: Path, free_port, loopback_process, monk
 
 
 def test_register_gate_promote_rollback_and_serve_through_the_server(
-    tracking_server: str, s3_server, trained_tiny, tiny_split: Path
+    tracking_server: str, s3_server, trained_tiny, tiny_split: Path, tmp_path: Path
 ) -> None:
     from components.promotion import history, promote, rollback
     from components.registry import CHAMPION, log_and_register
@@ -95,6 +99,18 @@ def test_register_gate_promote_rollback_and_serve_through_the_server(
     assert predictor.model_version == str(first.version)
     outputs = predictor.predict(get_family(FAMILY).example_input(CONFIG))
     assert 0.0 <= float(np.asarray(outputs["probability"])) <= 1.0
+
+    # `affectops serve deploy` pins the champion's version and maps the proxied artifact URI onto the
+    # profile's object store (cluster.yaml mlflow_artifacts), which KServe can read
+    out = tmp_path / "isvc.yaml"
+    done = CliRunner().invoke(app, ["serve", "deploy", f"{FAMILY}@{CHAMPION}", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    isvc = yaml.safe_load(out.read_text())
+    assert isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["annotations"]["affectops.io/model-ref"] == f"models:/{FAMILY}@{CHAMPION}"
+    args = isvc["spec"]["predictor"]["containers"][0]["args"]
+    model_uri = args[args.index("--model-uri") + 1]
+    assert model_uri.startswith(load_cluster().mlflow_artifacts + "/") and model_uri.endswith("/artifacts")
 
     forced = promote(FAMILY, weaker.version, GATES, force=True, reason="load test", settings=settings)
     assert forced.forced
