@@ -92,15 +92,22 @@ def evaluate_model(
     dataset: Input[Dataset],
     metrics: Output[Metrics],
     report: Output[Artifact],
+    reference: Output[Dataset],
 ) -> None:
-    """The family's metrics on the held-out fold: as KFP metrics and as the full JSON report."""
+    """The family's metrics on the held-out fold: as KFP metrics, as the full JSON report, and the
+    held-out predictions as the monitoring reference of this model."""
     from pathlib import Path
 
     from components import steps
     from components.tracking import float_metrics
 
     scores = steps.evaluate_model(
-        family, Path(model.path) / steps.MODEL_FILE, Path(dataset.path), holdout_fold, Path(report.path)
+        family,
+        Path(model.path) / steps.MODEL_FILE,
+        Path(dataset.path),
+        holdout_fold,
+        Path(report.path),
+        Path(reference.path),
     )
     for key, value in float_metrics(scores).items():
         metrics.log_metric(key, value)
@@ -114,12 +121,15 @@ def register_model(
     model: Input[Model],
     report: Input[Artifact],
     data_docs_site: Input[Artifact],
+    reference: Input[Dataset],
 ) -> int:
-    """Log the model, its report and the Data Docs into the training run; register it as ``challenger``."""
+    """Log the model, its report, the Data Docs and the monitoring reference into the training run;
+    register it as ``challenger``."""
     from pathlib import Path
 
     from affectops.settings import load_settings
     from components import steps
+    from monitoring.reference import REFERENCE_ARTIFACT
 
     tags = {
         "dataset_version": dataset_version,
@@ -133,7 +143,7 @@ def register_model(
         tags=tags,
         settings=load_settings(),
         run_id=training_run_id,
-        artifacts={"data_docs": Path(data_docs_site.path)},
+        artifacts={"data_docs": Path(data_docs_site.path), REFERENCE_ARTIFACT: Path(reference.path)},
     )
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pandas as pd
+
 from affectops.settings import Settings
 from affectops.storage import link_tree, materialize
 
@@ -190,14 +192,33 @@ def train_model(
     return target, tracker.run_id
 
 
-def evaluate_model(family: str, model_file: Path, data: Path, holdout_fold: int, report_path: Path) -> dict:
-    """The family's metrics on the held-out fold, also written as JSON to ``report_path``."""
+def evaluate_model(
+    family: str,
+    model_file: Path,
+    data: Path,
+    holdout_fold: int,
+    report_path: Path,
+    reference_path: Path | None = None,
+) -> dict:
+    """The family's metrics on the held-out fold, also written as JSON to ``report_path``; with
+    ``reference_path``, the held-out predictions as monitoring reference data (parquet; no rows for
+    a family that is not monitored, so the artifact exists either way).
+    """
     from models import get_family
+    from monitoring.reference import REQUESTS, reference_frame
 
     spec = get_family(family)
     scores = spec.evaluate(spec.load_model(Path(model_file)), Path(data), holdout_fold)
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(json.dumps(scores, indent=2))
+    if reference_path is not None:
+        Path(reference_path).parent.mkdir(parents=True, exist_ok=True)
+        reference = (
+            reference_frame(family, Path(model_file), Path(data), holdout_fold)
+            if family in REQUESTS
+            else pd.DataFrame()
+        )
+        reference.to_parquet(reference_path)
     return scores
 
 
@@ -231,7 +252,11 @@ def register_model(
 
 
 def promote_model(family: str, version: int, thresholds: str | Mapping[str, Any], *, settings: Settings):
-    """Gate a registered version; on a pass it becomes ``champion``. The ``Promotion``."""
+    """Gate a registered version (``thresholds`` empty: the family's own gates); on a pass it becomes
+    ``champion``. The ``Promotion``."""
     from components.promotion import promote
+    from models import get_family
 
-    return promote(family, version, parse_thresholds(thresholds), settings=settings)
+    empty = not thresholds or (isinstance(thresholds, str) and not thresholds.strip())
+    gates = parse_thresholds(get_family(family).gates if empty else thresholds)
+    return promote(family, version, gates, settings=settings)

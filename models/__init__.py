@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +12,18 @@ import numpy as np
 import pandas as pd
 
 from models.common.schema import ServingSchema
+from models.expression import checkpoint as expression_checkpoint
+from models.expression import crossval as expression_crossval
+from models.expression import data as expression_data
+from models.expression import dataset as expression_dataset
+from models.expression import evaluate as expression_evaluate
+from models.expression import expectations as expression_expectations
+from models.expression import model as expression_model
+from models.expression import serving as expression_serving
+from models.expression import split as expression_split
+from models.expression import summary as expression_summary
+from models.expression import synth as expression_synth
+from models.expression import train as expression_train
 from models.hearing_loss import checkpoint as hearing_loss_checkpoint
 from models.hearing_loss import cohort as hearing_loss_cohort
 from models.hearing_loss import crossval as hearing_loss_crossval
@@ -55,6 +67,9 @@ class FamilySpec:
     example_input: Callable[[Any], dict[str, np.ndarray]]  # config -> a valid request's tensors
     # (trained model, one request's checked tensors) -> named output arrays; what serving calls
     predict_request: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]]
+    # default promotion gates, {gate name: {metric: threshold}} (components/gates.py); a pipeline
+    # run or `registry promote` may name others
+    gates: Mapping[str, Mapping[str, float]]
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -78,6 +93,29 @@ FAMILIES: dict[str, FamilySpec] = {
         serving_schema=hearing_loss_serving.serving_schema,
         example_input=hearing_loss_serving.example_input,
         predict_request=hearing_loss_predict.predict_request,
+        gates=hearing_loss_evaluate.PROMOTION_GATES,
+    ),
+    "expression": FamilySpec(
+        name="expression",
+        paper="multimodal-expression-recognition.txt",
+        config=expression_model.ExpressionConfig,
+        build=expression_model.build,
+        load_data=expression_data.load_split,
+        synth_config=expression_synth.SynthConfig,
+        synthesize=expression_synth.synthesize,
+        summarize=expression_summary.summarize,
+        format_summary=expression_summary.format_summary,
+        expectations=expression_expectations,
+        split=expression_split.split,
+        folds_file=expression_dataset.FOLDS_FILE,
+        train=expression_train.train,
+        load_model=expression_checkpoint.load,
+        evaluate=expression_evaluate.evaluate,
+        cross_validate=expression_crossval.cross_validate,
+        serving_schema=expression_serving.serving_schema,
+        example_input=expression_serving.example_input,
+        predict_request=expression_serving.predict_request,
+        gates=expression_evaluate.PROMOTION_GATES,
     ),
 }
 

@@ -6,7 +6,6 @@
 No ``from __future__ import annotations``: KFP reads the pipeline's parameter annotations at runtime.
 """
 
-import json
 from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
@@ -17,12 +16,6 @@ from pipelines.cluster import ENDPOINT_KEYS, S3_SECRET_KEYS, ClusterConfig, Reso
 
 PIPELINE_NAME = "affectops-training"
 DEFAULT_DATASET_URI = "s3://affectops/datasets/hearing_loss-demo"
-# the promotion gates (components/gates.py): quality, fairness across age groups, the Fig. 5 age probe
-DEFAULT_GATES = {
-    "quality": {"f1": 0.5, "f1_vs_champion": 0.02},
-    "fairness": {"f1_young": 0.4, "f1_gap": 0.35},
-    "age_probe": {"abs_age_probe_r": 0.5},
-}
 
 
 def _on_cluster(task: dsl.PipelineTask, cluster: ClusterConfig, resources: Resources) -> dsl.PipelineTask:
@@ -65,13 +58,13 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
         dataset_uri: str = DEFAULT_DATASET_URI,
         dataset_version: str = "",
         family: str = "hearing_loss",
-        variant: str = "marlin_vm_abm",
+        variant: str = "",
         overrides: str = "{}",
         seed: int = 0,
         holdout_fold: int = 0,
         epochs: int = 0,
         n_folds: int = 5,
-        gate_thresholds: str = json.dumps(DEFAULT_GATES),
+        gate_thresholds: str = "",
         promote: bool = False,
     ):
         cpu = cluster.cpu
@@ -116,6 +109,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
                 model=train.outputs["model"],
                 report=evaluate.outputs["report"],
                 data_docs_site=validated.outputs["data_docs_site"],
+                reference=evaluate.outputs["reference"],
             ),
             cluster,
             cpu,

@@ -27,6 +27,15 @@ PREDICTION_COLUMNS = [
     "hearing_loss",
 ]
 EVAL_BATCH = 128
+# promotion gates (components/gates.py): quality, fairness across age groups (the model must not buy
+# F1 with age as a shortcut) and the Fig. 5 age probe. Choice, from Table 2: Marlin+Age (young 16.1,
+# gap 0.70) and plain Marlin (young 32.9, gap 0.46) fail; Marlin+Anchor / +VM / +VM+ABM (young >= 40.6,
+# gap <= 0.40) pass; coin flipping (47.9 overall) fails the quality floor
+PROMOTION_GATES = {
+    "quality": {"f1": 0.55, "f1_vs_champion": 0.02},
+    "fairness": {"f1_young": 0.35, "f1_gap": 0.40},
+    "age_probe": {"abs_age_probe_r": 0.5},
+}
 
 
 @torch.inference_mode()

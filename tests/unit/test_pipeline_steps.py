@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kfp import dsl
 
@@ -148,11 +149,12 @@ def tiny_model(trained_tiny, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model_dir
 
 
-def test_evaluate_component_logs_metrics_and_the_full_report(
+def test_evaluate_component_logs_metrics_the_full_report_and_the_reference(
     ops, tiny_model: Path, tiny_split: Path, tmp_path: Path
 ) -> None:
     metrics = _artifact(dsl.Metrics, tmp_path / "metrics")
     report = _artifact(dsl.Artifact, tmp_path / "report.json")
+    reference = _artifact(dsl.Dataset, tmp_path / "reference.parquet")
     ops.evaluate_model.python_func(
         family="hearing_loss",
         holdout_fold=0,
@@ -160,10 +162,16 @@ def test_evaluate_component_logs_metrics_and_the_full_report(
         dataset=_artifact(dsl.Dataset, tiny_split),
         metrics=metrics,
         report=report,
+        reference=reference,
     )
     scores = json.loads(Path(report.path).read_text())
     assert 0.0 <= scores["f1"] <= 1.0 and metrics.metadata["f1"] == scores["f1"]
     assert all(isinstance(value, float) for value in metrics.metadata.values())
+    # one monitoring record per held-out segment, in the inference store's schema
+    rows = pd.read_parquet(reference.path)
+    assert len(rows) == scores["segments"]
+    assert {"probability", "label", "age", "gender", "subject_pseudonym", "current_mean"} <= set(rows)
+    assert len(rows["current_mean"].iloc[0]) == 384
     with pytest.raises(ValueError, match="in this model's training data"):  # fold 1 was trained on
         ops.evaluate_model.python_func(
             family="hearing_loss",
@@ -172,4 +180,5 @@ def test_evaluate_component_logs_metrics_and_the_full_report(
             dataset=_artifact(dsl.Dataset, tiny_split),
             metrics=_artifact(dsl.Metrics, tmp_path / "m2"),
             report=_artifact(dsl.Artifact, tmp_path / "r2.json"),
+            reference=_artifact(dsl.Dataset, tmp_path / "ref2.parquet"),
         )

@@ -1,0 +1,1 @@
+"""Multimodal facial expression recognition in the wild (paper: multimodal-expression-recognition.txt)."""
