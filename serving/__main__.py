@@ -1,24 +1,34 @@
-"""``python -m serving --family F --model-uri URI [--model-name N] [kserve's own args]``: parse and serve."""
+"""``python -m serving --family F --model-uri URI [--model-name N] [--host H] [--http-port P] [--grpc-port P]
+[--log-url URL] [--max-body BYTES]``: parse the arguments and call ``serving.server.serve``."""
 
 from __future__ import annotations
 
 import argparse
 
-import kserve
-from kserve.model_server import parser as kserve_parser
-
-from serving.kserve_model import FamilyModel
+from serving.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(parents=[kserve_parser], description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__)
     parser.add_argument("--family", required=True, help="a family of models.FAMILIES")
     parser.add_argument("--model-uri", required=True, help="local path, s3:// prefix or models:/NAME@ALIAS")
     parser.add_argument("--model-name", default=None, help="endpoint name (default: the family)")
-    args, _ = parser.parse_known_args(argv)
-    model = FamilyModel(args.model_name or args.family, args.family, args.model_uri)
-    model.load()
-    kserve.ModelServer().start([model])
+    parser.add_argument("--host", default="127.0.0.1", help="address both servers bind (default: loopback)")
+    parser.add_argument("--http-port", "--http_port", type=int, default=8080)
+    parser.add_argument("--grpc-port", "--grpc_port", type=int, default=8081)
+    parser.add_argument("--log-url", default=None, help="inference-log sink to post CloudEvents to")
+    parser.add_argument("--max-body", type=int, default=None, help="request body limit in bytes")
+    args = parser.parse_args(argv)
+    serve(
+        args.family,
+        args.model_uri,
+        name=args.model_name,
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        log_url=args.log_url,
+        max_body=args.max_body,
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,11 @@ from models.common.schema import ServingSchema
 
 MLMODEL = "MLmodel"
 _REGISTRY_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+# a float32 as JSON text: Python's repr of it as a double is up to 24 characters ("-1.2345678901234567e-05")
+# plus a separator; 32 leaves headroom for whitespace and nesting brackets
+JSON_BYTES_PER_VALUE = 32
+ENVELOPE_BYTES = 1 << 20  # names, shapes, parameters and metadata around the tensors
+UNBOUNDED_BODY_BYTES = 64 << 20  # a schema with an unbounded dimension cannot size its requests
 
 
 @dataclass
@@ -36,27 +41,14 @@ class Predictor:
     @classmethod
     def from_uri(cls, family: str, uri: str | Path, settings: Settings) -> Predictor:
         spec = get_family(family)
-        uri = str(uri)
-        if uri.startswith("models:/"):
-            local, version = _from_registry(uri, settings)
-        else:
-            if uri.startswith("s3://"):
-                from affectops.storage import materialize
-
-                local = materialize(uri, settings)
-            else:
-                local = Path(uri)
-                if not local.exists():
-                    raise FileNotFoundError(f"no model at {local}")
-            version = None
-        path = model_file(local)
+        path, version = resolve(str(uri), settings)
         trained = spec.load_model(path)
         return cls(
             family=spec,
             trained=trained,
             schema=spec.serving_schema(trained.config),
-            model_version=version or content_version(path),
-            source=uri,
+            model_version=version,
+            source=str(uri),
         )
 
     def predict(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -80,6 +72,40 @@ class Predictor:
                 array = array.astype(dtypes[name])
             out[name] = array
         return out
+
+
+def resolve(uri: str, settings: Settings) -> tuple[Path, str]:
+    """The local model file behind ``uri`` (local path, ``s3://`` prefix, ``models:/`` reference) and its
+    version: the registry version, or a content hash for an unregistered artifact."""
+    if uri.startswith("models:/"):
+        local, version = _from_registry(uri, settings)
+        return model_file(local), version
+    if uri.startswith("s3://"):
+        from affectops.storage import materialize
+
+        local = materialize(uri, settings)
+    else:
+        local = Path(uri)
+        if not local.exists():
+            raise FileNotFoundError(f"model_uri: no model at {local}")
+    path = model_file(local)
+    return path, content_version(path)
+
+
+def max_body_bytes(schema: ServingSchema) -> int:
+    """The largest request body a valid request can need: every input at its largest, as JSON text.
+
+    Binary requests of the same tensors are ~6x smaller, so one limit serves both encodings.
+    """
+    values = 0
+    for spec in schema.inputs:
+        count = 1
+        for dim in spec.shape:
+            if dim is None and spec.length is None:
+                return UNBOUNDED_BODY_BYTES
+            count *= spec.length[1] if dim is None else dim
+        values += count
+    return values * JSON_BYTES_PER_VALUE + ENVELOPE_BYTES
 
 
 def model_file(local: Path) -> Path:

@@ -3,12 +3,15 @@
 v2 (REST JSON, REST binary tensor extension, gRPC) arrives as a decoded ``InferRequest`` whose
 named inputs are one request. v1 is ``{"instances": [{NAME: nested lists, ...}], "metadata": {...}}``,
 one instance per request; ``metadata`` is echoed in the response for the inference log and never
-reaches the model. Bad input raises kserve's ``InvalidInput`` (HTTP 400) naming the field.
+reaches the model. Bad input raises kserve's ``InvalidInput`` (HTTP 400, gRPC INVALID_ARGUMENT)
+naming the field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kserve
@@ -28,22 +31,34 @@ class FamilyModel(kserve.Model):
         self.model_uri = model_uri
         self.settings = settings
         self.predictor: Predictor | None = None
+        # kserve 0.21 awaits an async predict but calls a sync one on the event loop (Model.__call__),
+        # which would stall every other request (health probes included) for a whole forward pass.
+        # One worker thread: torch already spreads one forward over the cores, so concurrent forwards
+        # would only oversubscribe them; requests queue here while the loop keeps decoding the next.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
 
     def load(self) -> bool:
         self.predictor = Predictor.from_uri(self.family, self.model_uri, self.settings or load_settings())
         self.ready = True
         return self.ready
 
+    def stop(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
     @property
     def model_version(self) -> str | None:
         return self.predictor.model_version if self.predictor else None
 
-    def predict(
+    async def predict(
         self,
         payload: dict | InferRequest,
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> dict | InferResponse:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, self.predict_now, payload)
+
+    def predict_now(self, payload: dict | InferRequest) -> dict | InferResponse:
+        """The whole request on the calling thread: decode, check, predict, shape the response."""
         if self.predictor is None:
             raise RuntimeError(f"model {self.name} is not loaded")
         if isinstance(payload, InferRequest):
@@ -66,7 +81,7 @@ class FamilyModel(kserve.Model):
                 tensors[name] = infer_input.as_numpy()
             except (ValueError, TypeError) as err:  # unknown datatype, data not matching its shape
                 raise InvalidInput(
-                    f"{name}: cannot decode as {infer_input.datatype} {infer_input.shape}: {err}"
+                    f"{name}: cannot decode as {infer_input.datatype} {list(infer_input.shape)}: {err}"
                 ) from None
         outputs = [
             InferOutput(name, list(value.shape), from_np_dtype(value.dtype), data=value)

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from affectops.settings import Settings
-from serving.core import Predictor, content_version, model_file
+from serving.core import Predictor, resolve
 
 HANDLER = Path(__file__).with_name("handler.py")  # copied into the .mar, imported there as `handler`
 SERVING_FILE = "affectops-serving.json"  # shipped beside the artifact: which family to load it as
@@ -39,7 +39,7 @@ def build_model_store(
         raise ValueError(
             f"model_name: {name!r} must start with a letter or digit and hold only [A-Za-z0-9_.-]"
         )
-    artifact, version = _resolve(family, model_uri, settings)
+    artifact, version = resolve(model_uri, settings)
     if not artifact.is_file():
         raise ValueError(
             f"model_uri: {model_uri} resolves to directory {artifact}; a .mar ships one model file"
@@ -102,23 +102,3 @@ def config_properties(name: str, version: str, model_store: str = KSERVE_MODEL_S
         "model_snapshot": json.dumps(snapshot, separators=(",", ":")),
     }
     return "".join(f"{key}={value}\n" for key, value in lines.items())
-
-
-def _resolve(family: str, uri: str, settings: Settings) -> tuple[Path, str]:
-    """The local model file behind ``uri`` and its version (registry version or content hash)."""
-    if uri.startswith("models:/"):
-        # the core exposes no public resolver yet; from_uri hides the local path a .mar must copy
-        from serving.core import _from_registry
-
-        local, version = _from_registry(uri, settings)
-        return model_file(local), version
-    if uri.startswith("s3://"):
-        from affectops.storage import materialize
-
-        local = materialize(uri, settings)
-    else:
-        local = Path(uri)
-        if not local.exists():
-            raise FileNotFoundError(f"model_uri: no model at {local}")
-    path = model_file(local)
-    return path, content_version(path)
