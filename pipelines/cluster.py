@@ -50,6 +50,8 @@ class ClusterConfig:
     serving_runtimes: dict[str, str]  # runtime kind (kserve, torchserve) -> ServingRuntime name
     training_runtime: str  # ClusterTrainingRuntime of multi-worker training (Kubeflow Trainer)
     mlflow_artifacts: str  # the MLflow server's artifact destination (s3://...)
+    monitoring_namespace: str  # the inference-log sink, report CronJob and Evidently UI
+    sink_url: str  # the sink Service's in-cluster URL: predictors' KServe logger posts there
 
     @property
     def gpu_count(self) -> int:
@@ -94,4 +96,6 @@ def load_cluster(profile: str | None = None, path: Path = CLUSTER_CONFIG) -> Clu
         serving_runtimes=dict(raw["serving"]["runtimes"]),
         training_runtime=raw["trainer"]["runtime"],
         mlflow_artifacts=chosen["mlflow_artifacts"],
+        monitoring_namespace=raw["monitoring"]["namespace"],
+        sink_url=raw["monitoring"]["sink_url"],
     )

@@ -36,7 +36,8 @@ def test_scheduling_names_exist_in_every_overlay(
         assert f"Namespace/-/{cluster_config['serving']['namespace']}" in ids, overlay
         pipelines = cluster_config["pipelines"]
         assert f"ConfigMap/{pipelines['namespace']}/{pipelines['endpoints_config_map']}" in ids, overlay
-        binding = next(d for d in docs if d["kind"] == "RoleBinding")
+        bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+        (binding,) = [b for b in bindings if b["roleRef"]["name"] == "inferenceservice-deployer"]
         assert binding["metadata"]["namespace"] == cluster_config["serving"]["namespace"]
         assert binding["subjects"] == [
             {
@@ -112,35 +113,42 @@ def test_endpoints_point_at_rendered_services(rendered: dict[str, list[dict]], c
     name = cluster_config["pipelines"]["endpoints_config_map"]
     for overlay, docs in rendered.items():
         services = _service_ports(docs)
-        env = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name)["data"]
-        # Every key is a variable the platform's settings read, and they land where expected.
-        settings = load_settings(env)
-        assert settings.mlflow_tracking_uri == env["MLFLOW_TRACKING_URI"]
-        assert settings.s3_bucket == env["AFFECTOPS_S3_BUCKET"]
-        assert settings.dvc_remote == env["AFFECTOPS_DVC_REMOTE"]
-        assert settings.dvc_remote.startswith(f"s3://{settings.s3_bucket}/")
-        assert set(env) <= {
-            "MLFLOW_TRACKING_URI",
-            "AFFECTOPS_S3_ENDPOINT_URL",
-            "AFFECTOPS_S3_BUCKET",
-            "AFFECTOPS_DVC_REMOTE",
-            "AFFECTOPS_SINK_URL",
-        }
-        urls = [settings.mlflow_tracking_uri] + (
-            [settings.s3_endpoint_url] if settings.s3_endpoint_url else []
-        )
-        for url in urls:
-            parsed = urlparse(url)
-            assert parsed.port in services.get(parsed.hostname, set()), f"{overlay}: no Service for {url}"
-        mlflow_config = next(
-            d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("mlflow-config")
-        )["data"]
-        assert mlflow_config["MLFLOW_ARTIFACTS_DESTINATION"].startswith(f"s3://{settings.s3_bucket}/")
-        backend = urlparse(mlflow_config["MLFLOW_BACKEND_STORE_URI"])
-        assert backend.password is None and backend.username is None, "credentials belong in the Secret"
-        assert backend.port in services.get(backend.hostname, set()), f"{overlay}: no Service for the DB"
-        s3_endpoint = mlflow_config.get("MLFLOW_S3_ENDPOINT_URL")
-        assert s3_endpoint == settings.s3_endpoint_url, overlay
+        envs = [d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name]
+        assert len(envs) == 2, f"{overlay}: one {name} for pipeline pods, one for monitoring"
+        for env in envs:
+            _check_endpoints(overlay, env, services, docs)
+
+
+def _check_endpoints(
+    overlay: str, env: dict[str, str], services: dict[str, set[int]], docs: list[dict]
+) -> None:
+    """The settings in one endpoints ConfigMap name rendered Services and the MLflow server's store."""
+    # Every key is a variable the platform's settings read, and they land where expected.
+    settings = load_settings(env)
+    assert settings.mlflow_tracking_uri == env["MLFLOW_TRACKING_URI"]
+    assert settings.s3_bucket == env["AFFECTOPS_S3_BUCKET"]
+    assert settings.dvc_remote == env["AFFECTOPS_DVC_REMOTE"]
+    assert settings.dvc_remote.startswith(f"s3://{settings.s3_bucket}/")
+    assert set(env) <= {
+        "MLFLOW_TRACKING_URI",
+        "AFFECTOPS_S3_ENDPOINT_URL",
+        "AFFECTOPS_S3_BUCKET",
+        "AFFECTOPS_DVC_REMOTE",
+        "AFFECTOPS_SINK_URL",
+    }
+    urls = [settings.mlflow_tracking_uri] + ([settings.s3_endpoint_url] if settings.s3_endpoint_url else [])
+    for url in urls:
+        parsed = urlparse(url)
+        assert parsed.port in services.get(parsed.hostname, set()), f"{overlay}: no Service for {url}"
+    mlflow_config = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("mlflow-config")
+    )["data"]
+    assert mlflow_config["MLFLOW_ARTIFACTS_DESTINATION"].startswith(f"s3://{settings.s3_bucket}/")
+    backend = urlparse(mlflow_config["MLFLOW_BACKEND_STORE_URI"])
+    assert backend.password is None and backend.username is None, "credentials belong in the Secret"
+    assert backend.port in services.get(backend.hostname, set()), f"{overlay}: no Service for the DB"
+    s3_endpoint = mlflow_config.get("MLFLOW_S3_ENDPOINT_URL")
+    assert s3_endpoint == settings.s3_endpoint_url, overlay
 
 
 def test_pss_version_labels_follow_the_validated_kubernetes(validation_config: dict) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from k8s_support import K8S, containers, ident, pod_spec
+from k8s_support import K8S, containers, ident, lockdown_problems, pod_spec
 
 pytestmark = pytest.mark.integration
 
@@ -24,45 +24,22 @@ def test_every_container_is_locked_down(rendered: dict[str, list[dict]]) -> None
     problems = []
     for overlay, docs in rendered.items():
         for obj, spec in _workloads(docs):
-            pod_sc = spec.get("securityContext", {})
-            for flag in ("hostNetwork", "hostPID", "hostIPC"):
-                if spec.get(flag):
-                    problems.append(f"{overlay} {ident(obj)}: {flag}")
-            if spec.get("automountServiceAccountToken") is not False:
-                problems.append(f"{overlay} {ident(obj)}: mounts a ServiceAccount token")
-            if any("hostPath" in v for v in spec.get("volumes", [])):
-                problems.append(f"{overlay} {ident(obj)}: hostPath volume")
-            for c in containers(spec):
-                where = f"{overlay} {ident(obj)} container {c['name']}"
-                sc = c.get("securityContext", {})
-                if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
-                    problems.append(f"{where}: runAsNonRoot not set")
-                if sc.get("runAsUser", pod_sc.get("runAsUser")) in (None, 0):
-                    problems.append(f"{where}: no non-zero runAsUser")
-                if sc.get("allowPrivilegeEscalation") is not False:
-                    problems.append(f"{where}: allowPrivilegeEscalation not false")
-                if sc.get("privileged"):
-                    problems.append(f"{where}: privileged")
-                if sc.get("readOnlyRootFilesystem") is not True:
-                    problems.append(f"{where}: root filesystem writable")
-                caps = sc.get("capabilities", {})
-                if caps.get("drop") != ["ALL"] or caps.get("add"):
-                    problems.append(f"{where}: capabilities not dropped: {caps}")
-                seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
-                if seccomp.get("type") != "RuntimeDefault":
-                    problems.append(f"{where}: seccomp {seccomp}")
-                resources = c.get("resources", {})
-                for bound in ("requests", "limits"):
-                    for res in ("cpu", "memory"):
-                        if res not in resources.get(bound, {}):
-                            problems.append(f"{where}: no {res} {bound}")
-                # A read-only root still needs a scratch /tmp, backed by a bounded emptyDir.
-                mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-                volumes = {v["name"]: v for v in spec.get("volumes", [])}
-                tmp = volumes.get(mounts.get("/tmp", ""), {})
-                if "sizeLimit" not in tmp.get("emptyDir", {}):
-                    problems.append(f"{where}: /tmp is not a size-limited emptyDir")
+            problems += lockdown_problems(f"{overlay} {ident(obj)}", spec)
     assert not problems, "\n".join(problems)
+
+
+def test_the_lockdown_check_catches_a_weakened_container(rendered: dict[str, list[dict]]) -> None:
+    # Guards the guard: every weakened field of a real pod is reported.
+    obj, spec = next((d, s) for d, s in _workloads(rendered["self-hosted"]) if d["kind"] == "Deployment")
+    spec = yaml.safe_load(yaml.safe_dump(spec))
+    spec["automountServiceAccountToken"] = True
+    container = spec["containers"][0]
+    container["securityContext"]["readOnlyRootFilesystem"] = False
+    container["securityContext"]["capabilities"] = {"drop": ["ALL"], "add": ["NET_ADMIN"]}
+    del container["resources"]["limits"]["memory"]
+    problems = "\n".join(lockdown_problems(ident(obj), spec))
+    for expected in ("ServiceAccount token", "root filesystem writable", "NET_ADMIN", "no memory limits"):
+        assert expected in problems, problems
 
 
 def test_images_are_pinned(rendered: dict[str, list[dict]]) -> None:
@@ -155,13 +132,19 @@ def _allows(policies: list[dict], ns: str, pod_labels: dict, direction: str, por
 
 
 PIPELINE_POD = {"pipelines.kubeflow.org/v2_component": "true"}
+PREDICTOR_POD = {"serving.kserve.io/inferenceservice": "x"}
+SINK_POD = {"app.kubernetes.io/name": "inference-log-sink", "affectops.io/s3-access": "true"}
+REPORT_POD = {"app.kubernetes.io/name": "monitoring-report", "affectops.io/s3-access": "true"}
+MLFLOW_POD = {"app.kubernetes.io/name": "mlflow"}
 
 
 @pytest.mark.parametrize(
     ("src_ns", "src_labels", "dst_ns", "dst_labels", "port"),
     [
-        ("kubeflow", PIPELINE_POD, "affectops", {"app.kubernetes.io/name": "mlflow"}, 5000),
-        ("kubeflow", PIPELINE_POD, "affectops-serving", {"serving.kserve.io/inferenceservice": "x"}, 8080),
+        ("kubeflow", PIPELINE_POD, "affectops", MLFLOW_POD, 5000),
+        ("kubeflow", PIPELINE_POD, "affectops-serving", PREDICTOR_POD, 8080),
+        ("affectops-serving", PREDICTOR_POD, "affectops-monitoring", SINK_POD, 8090),
+        ("affectops-monitoring", REPORT_POD, "affectops", MLFLOW_POD, 5000),
     ],
 )
 def test_platform_flows_are_open_both_ways(
@@ -181,10 +164,22 @@ def test_storage_flows(rendered: dict[str, list[dict]]) -> None:
     assert _allows(self_hosted, "affectops", mlflow, "egress", 9000)
     assert _allows(self_hosted, "affectops", {"app.kubernetes.io/name": "minio"}, "ingress", 9000)
     assert _allows(self_hosted, "kubeflow", PIPELINE_POD, "egress", 9000)
+    for pod in (SINK_POD, REPORT_POD):
+        assert _allows(self_hosted, "affectops-monitoring", pod, "egress", 9000)
+    monitoring_peers = [
+        peer
+        for rule in _allows(self_hosted, "affectops", {"app.kubernetes.io/name": "minio"}, "ingress", 9000)
+        for peer in rule["from"]
+        if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        == "affectops-monitoring"
+    ]
+    assert [p["podSelector"]["matchLabels"] for p in monitoring_peers] == [{"affectops.io/s3-access": "true"}]
     cloud = [d for d in rendered["cloud-gpu"] if d["kind"] == "NetworkPolicy"]
     assert _allows(cloud, "affectops", mlflow, "egress", 5432)
     assert _allows(cloud, "affectops", mlflow, "egress", 443)
     assert _allows(cloud, "kubeflow", PIPELINE_POD, "egress", 443)
+    for pod in (SINK_POD, REPORT_POD):
+        assert _allows(cloud, "affectops-monitoring", pod, "egress", 443)
 
 
 def test_nothing_is_exposed_outside_the_cluster(rendered: dict[str, list[dict]]) -> None:
