@@ -142,7 +142,7 @@ def serve_deploy(
             max_replicas=max_replicas,
             scale_target=scale_target,
             canary_percent=canary_percent,
-            logger_url=settings.sink_url,
+            logger_url=cluster.sink_url,
             settings=settings,
             model_storage_uri=model_storage_uri,
         )

@@ -20,6 +20,7 @@ class Settings:
     dvc_remote: str
     kfp_host: str | None
     sink_url: str
+    inference_log_remote: str | None  # s3:// prefix of the inference log's compacted partitions
 
     @property
     def dvc_repo(self) -> Path:
@@ -48,4 +49,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         dvc_remote=env.get("AFFECTOPS_DVC_REMOTE", str(home / "dvc-remote")),
         kfp_host=env.get("AFFECTOPS_KFP_HOST") or None,
         sink_url=env.get("AFFECTOPS_SINK_URL", "http://127.0.0.1:8090"),
+        inference_log_remote=env.get("AFFECTOPS_INFERENCE_LOG_REMOTE") or None,
     )

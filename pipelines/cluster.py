@@ -20,6 +20,7 @@ ENDPOINT_KEYS = (
     "AFFECTOPS_S3_ENDPOINT_URL",
     "AFFECTOPS_S3_BUCKET",
     "AFFECTOPS_DVC_REMOTE",
+    "AFFECTOPS_SINK_URL",
 )
 # keys of the S3 Secret -> the env vars boto3 and DVC read
 S3_SECRET_KEYS = {"access-key-id": "AWS_ACCESS_KEY_ID", "secret-access-key": "AWS_SECRET_ACCESS_KEY"}

@@ -135,7 +135,10 @@ def _check_endpoints(
         "AFFECTOPS_S3_BUCKET",
         "AFFECTOPS_DVC_REMOTE",
         "AFFECTOPS_SINK_URL",
+        "AFFECTOPS_INFERENCE_LOG_REMOTE",
     }
+    if "AFFECTOPS_INFERENCE_LOG_REMOTE" in env:  # the sink uploads there and the report reads it
+        assert settings.inference_log_remote.startswith(f"s3://{settings.s3_bucket}/")
     urls = [settings.mlflow_tracking_uri] + ([settings.s3_endpoint_url] if settings.s3_endpoint_url else [])
     for url in urls:
         parsed = urlparse(url)

@@ -114,8 +114,15 @@ def test_monitoring_settings_and_credentials_come_by_reference(
     for overlay, docs in rendered.items():
         pipelines_env = _endpoints(docs, cluster_config["pipelines"]["namespace"])
         monitoring_env = _endpoints(docs, NS)
-        # the same settings as pipeline pods, less the sink URL (the sink's clients are elsewhere)
-        assert monitoring_env == {k: v for k, v in pipelines_env.items() if k != "AFFECTOPS_SINK_URL"}
+        # the same settings as pipeline pods, less the sink URL (the sink's clients are elsewhere), plus
+        # where the inference log's partitions live (the sink writes them, the report reads them)
+        assert {k: v for k, v in monitoring_env.items() if k != "AFFECTOPS_INFERENCE_LOG_REMOTE"} == {
+            k: v for k, v in pipelines_env.items() if k != "AFFECTOPS_SINK_URL"
+        }
+        sink = _get(docs, "Deployment", "inference-log-sink")
+        (sink_c,) = containers(pod_spec(sink))
+        remote = next(a.split("=", 1)[1] for a in sink_c["args"] if a.startswith("--remote="))
+        assert monitoring_env["AFFECTOPS_INFERENCE_LOG_REMOTE"] == remote
         for name, kind in (("inference-log-sink", "Deployment"), ("monitoring-report", "CronJob")):
             (c,) = containers(pod_spec(_get(docs, kind, name)))
             assert c["envFrom"] == [{"configMapRef": {"name": config_map}}], (overlay, name)
