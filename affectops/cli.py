@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from affectops.cli_monitoring import monitor_app
 from affectops.cli_serving import serve_app
 from affectops.settings import load_settings
 
@@ -34,6 +35,7 @@ pipeline_app = typer.Typer(
 )
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(serve_app, name="serve")
+app.add_typer(monitor_app, name="monitor")
 
 Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]

@@ -1,8 +1,9 @@
-"""The platform's main job on embedded defaults (``make demo``): the training pipeline end to end, locally.
+"""The platform's main job on embedded defaults (``make demo``): train, promote, serve, monitor, locally.
 
 A small synthetic cohort goes through the same pipeline a cluster runs (kfp.local): version (DVC),
 validate (Great Expectations), split, train, evaluate, register (MLflow on SQLite) and promote
-through the quality, fairness and age-probe gates.
+through the quality, fairness and age-probe gates. The champion is then served and watched
+(``affectops.demo_traffic``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from affectops.demo_traffic import serve_and_monitor
 from affectops.settings import Settings
 
 T = TypeVar("T")
@@ -85,7 +87,16 @@ def run_demo(settings: Settings, *, subjects: int = DEMO_SUBJECTS, seed: int = 0
     champion = [v.version for v in list_versions(FAMILY, settings=settings) if "champion" in v.aliases]
     print(f"champion: {FAMILY} version {champion[0] if champion else 'none'}")
     _print_reports(run_dir, settings)
-    return 0
+    if not champion:
+        print("no champion to serve: the version failed a gate (see above)")
+        return 1
+    print()
+    return _step(
+        "serve the champion, send held-out and drifted traffic, report drift and fairness",
+        lambda: serve_and_monitor(
+            settings, run_dir / "split-data" / "split", HOLDOUT_FOLD, seed=seed, subjects=subjects
+        ),
+    )
 
 
 def _print_scores(metrics: dict[str, float]) -> None:

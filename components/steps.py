@@ -205,7 +205,7 @@ def evaluate_model(
     a family that is not monitored, so the artifact exists either way).
     """
     from models import get_family
-    from monitoring.reference import REQUESTS, reference_frame
+    from monitoring.reference import monitored, reference_frame
 
     spec = get_family(family)
     scores = spec.evaluate(spec.load_model(Path(model_file)), Path(data), holdout_fold)
@@ -215,7 +215,7 @@ def evaluate_model(
         Path(reference_path).parent.mkdir(parents=True, exist_ok=True)
         reference = (
             reference_frame(family, Path(model_file), Path(data), holdout_fold)
-            if family in REQUESTS
+            if monitored(family)
             else pd.DataFrame()
         )
         reference.to_parquet(reference_path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +32,7 @@ from models.hearing_loss import evaluate as hearing_loss_evaluate
 from models.hearing_loss import expectations as hearing_loss_expectations
 from models.hearing_loss import model as hearing_loss_model
 from models.hearing_loss import predict as hearing_loss_predict
+from models.hearing_loss import requests as hearing_loss_requests
 from models.hearing_loss import serving_schema as hearing_loss_serving
 from models.hearing_loss import split as hearing_loss_split
 from models.hearing_loss import summary as hearing_loss_summary
@@ -70,6 +71,9 @@ class FamilySpec:
     # default promotion gates, {gate name: {metric: threshold}} (components/gates.py); a pipeline
     # run or `registry promote` may name others
     gates: Mapping[str, Mapping[str, float]]
+    # held_out_requests(data, holdout_fold) -> (metadata, tensors) per held-out example, as a request
+    # would carry them: a version's monitoring reference. None: the family is not monitored yet
+    held_out_requests: Callable[[Path, int], Iterator[tuple[dict, dict[str, np.ndarray]]]] | None = None
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -94,6 +98,7 @@ FAMILIES: dict[str, FamilySpec] = {
         example_input=hearing_loss_serving.example_input,
         predict_request=hearing_loss_predict.predict_request,
         gates=hearing_loss_evaluate.PROMOTION_GATES,
+        held_out_requests=hearing_loss_requests.held_out_requests,
     ),
     "expression": FamilySpec(
         name="expression",

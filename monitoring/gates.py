@@ -1,0 +1,99 @@
+"""The monitoring gate: a report dict against the configured thresholds (STYLE.md §10).
+
+Drift thresholds apply to the whole window (the per-age-group scopes are small samples, reported
+for reading, not gated); fairness thresholds to every sensitive feature in the report. A metric
+the report lacks (labels not joined yet, too few subjects for the age probe) is not a breach:
+ground truth arrives late, and its absence is not evidence of harm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One threshold a report crossed."""
+
+    metric: str
+    scope: str  # "overall", or a sensitive feature such as "age_group"
+    value: float
+    threshold: float
+    kind: str  # "ceiling" or "floor"
+    interval: tuple[float, float] | None = None
+
+    @property
+    def message(self) -> str:
+        side = "above the ceiling" if self.kind == "ceiling" else "below the floor"
+        ci = f" (CI {self.interval[0]:.3f} to {self.interval[1]:.3f})" if self.interval else ""
+        return f"{self.scope}: {self.metric} = {self.value:.3f}{ci} is {side} {self.threshold}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"message": self.message}
+
+
+def _overall(path: tuple[str, ...]) -> Callable[[Mapping], list[tuple[str, Any]]]:
+    def read(report: Mapping) -> list[tuple[str, Any]]:
+        value: Any = report.get("drift", {}).get("overall", {})
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return [("overall", {"value": value})]
+
+    return read
+
+
+def _fairness(read: Callable[[Mapping], Any], features: tuple[str, ...] | None = None):
+    def each(report: Mapping) -> list[tuple[str, Any]]:
+        parts = report.get("fairness") or {}
+        return [(f, read(part)) for f, part in parts.items() if features is None or f in features]
+
+    return each
+
+
+def _young_f1(part: Mapping) -> Any:
+    return part.get("groups", {}).get("young", {}).get("f1")
+
+
+def _probe(report: Mapping) -> list[tuple[str, Any]]:
+    r = (report.get("age_probe") or {}).get("r")
+    return [("overall", {"value": None if r is None else abs(r)})]
+
+
+# threshold key -> (kind, reader giving (scope, {"value", "low"?, "high"?}) pairs)
+RULES: dict[str, tuple[str, Callable[[Mapping], list[tuple[str, Any]]]]] = {
+    "drift_share": ("ceiling", _overall(("drift_share",))),
+    "feature_drift_share": ("ceiling", _overall(("features", "drifted_share"))),
+    "embedding_drift_score": ("ceiling", _overall(("embedding", "score"))),
+    "abs_age_probe_r": ("ceiling", _probe),
+    "f1_young": ("floor", _fairness(_young_f1, ("age_group",))),
+    "f1_gap": ("ceiling", _fairness(lambda part: part.get("f1_gap"))),
+    "demographic_parity_difference": (
+        "ceiling",
+        _fairness(lambda part: part.get("demographic_parity_difference")),
+    ),
+    "equalized_odds_difference": ("ceiling", _fairness(lambda part: part.get("equalized_odds_difference"))),
+}
+
+
+def check(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[Breach]:
+    """Every threshold ``report`` crosses, in the order of ``thresholds``; empty when it passes."""
+    unknown = sorted(set(thresholds) - set(RULES))
+    if unknown:
+        raise ValueError(f"thresholds: unknown key(s) {unknown}; known: {sorted(RULES)}")
+    breaches = []
+    for key, threshold in thresholds.items():
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+            raise ValueError(f"thresholds[{key!r}]: must be a number, got {threshold!r}")
+        kind, read = RULES[key]
+        for scope, ci in read(report):
+            value = (ci or {}).get("value")
+            if value is None:
+                continue
+            crossed = value > threshold if kind == "ceiling" else value < threshold
+            if crossed:
+                low, high = ci.get("low"), ci.get("high")
+                interval = (low, high) if low is not None and high is not None else None
+                breaches.append(Breach(key, scope, float(value), float(threshold), kind, interval))
+    return breaches

@@ -1,0 +1,133 @@
+"""Reference data of a registered version, in the inference store's schema, and synthetic windows.
+
+The reference is one record per held-out segment: what the served model answers for it, its
+metadata and the summaries of its input tensors, made exactly as the sink makes a logged inference
+(monitoring/records.py), so a report compares like with like. The lead logs it with the version's
+run as ``REFERENCE_ARTIFACT``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from monitoring import records
+
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+FEATURE_DIM = 384  # the MARLIN-compatible encoder's feature width (hearing-loss paper §3.1)
+
+
+def monitored(family: str) -> bool:
+    """Whether ``family`` provides held-out requests (``FamilySpec.held_out_requests``) for a reference."""
+    from models import get_family
+
+    return get_family(family).held_out_requests is not None
+
+
+def reference_frame(family: str, model_file: Path, data: Path, holdout_fold: int) -> pd.DataFrame:
+    """One store record per held-out segment of ``data``, answered by the model in ``model_file``."""
+    from models import get_family
+
+    spec = get_family(family)
+    if spec.held_out_requests is None:
+        raise ValueError(f"family: {family!r} gives no held-out requests, so it has no reference data")
+    trained = spec.load_model(model_file)
+    schema = spec.serving_schema(trained.config)
+    wanted = [tensor.name for tensor in schema.inputs]
+    records_ = []
+    for metadata, tensors in spec.held_out_requests(Path(data), holdout_fold):
+        tensors = {name: tensors[name] for name in wanted}  # only what this variant serves (anchor or not)
+        outputs = spec.predict_request(trained, tensors)
+        records_.append(
+            {
+                records.INFERENCE_ID: metadata["request_id"],
+                records.TIMESTAMP: pd.NaT,
+                records.MODEL_NAME: family,
+                records.MODEL_VERSION: None,
+                records.STATUS: "ok",
+                **records.scalar_outputs(outputs),
+                **metadata,
+                **records.summarize_inputs(tensors),
+            }
+        )
+    return pd.DataFrame(records_)
+
+
+def load_reference(model_name: str, version: str | int, settings) -> pd.DataFrame:
+    """The reference data logged with a registered version's run (``REFERENCE_ARTIFACT``)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    try:
+        run_id = client.get_model_version(model_name, str(version)).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=REFERENCE_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=settings.mlflow_tracking_uri,
+            )
+            return pd.read_parquet(path)
+    except MlflowException as err:
+        raise ValueError(f"{model_name} version {version}: no reference data ({err.message})") from None
+
+
+def synthetic_window(
+    rows: int,
+    *,
+    seed: int,
+    subjects: int = 200,
+    young_share: float | None = None,
+    feature_shift: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A synthetic window of logged inferences in the store's schema (for tests, benchmarks, demos),
+    and its subjects' labels. Of the input summaries it has ``current_mean`` only, what reports read.
+
+    Ages are uniform on 18-90 unless ``young_share`` of the subjects are drawn from 18-39; the
+    features carry a little age signal (so an age shift moves them) plus ``feature_shift`` on
+    every dimension. Returns (inferences, labels[subject_pseudonym, hearing_loss]).
+    """
+    rng = np.random.default_rng(seed)
+    ages = rng.integers(18, 91, subjects)
+    if young_share is not None:
+        young = rng.random(subjects) < young_share
+        ages = np.where(young, rng.integers(18, 40, subjects), rng.integers(40, 91, subjects))
+    hearing_loss = (rng.random(subjects) < 0.2 + 0.5 * (ages >= 57)).astype(int)
+    names = np.array([f"s{seed}-{k:05d}" for k in range(subjects)])
+    subject = rng.integers(0, subjects, rows)
+    signal = rng.normal(0, 1, subjects)  # how legible each subject's condition is to the model
+    logit = (2 * hearing_loss[subject] - 1) * (1.5 + signal[subject]) + rng.normal(0, 1, rows)
+    probability = 1 / (1 + np.exp(-logit))
+    features = rng.standard_normal((rows, FEATURE_DIM), dtype=np.float32)
+    features[:, :16] += ((ages[subject] - 54) / 36).astype(np.float32)[:, None]
+    features += np.float32(feature_shift)
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "inference_id": [f"{seed}-{k}" for k in range(rows)],
+            "timestamp": start + pd.to_timedelta(np.sort(rng.integers(0, 7 * 86400, rows)), unit="s"),
+            "model_name": "hearing_loss",
+            "model_version": "1",
+            "status": "ok",
+            "probability": probability.astype(np.float32),
+            "label": (probability >= 0.5).astype(int),
+            "threshold": np.float32(0.5),
+            "age_estimate": (54 + 0.1 * (ages[subject] - 54) + rng.normal(0, 8, subjects)[subject]).astype(
+                np.float32
+            ),
+            "request_id": [f"r{seed}-{k}" for k in range(rows)],
+            "subject_pseudonym": names[subject],
+            "age": ages[subject],
+            "gender": rng.choice(["female", "male"], subjects)[subject],
+            "noise_level": rng.choice(["low", "mid", "high"], rows),
+            "current_frames": rng.integers(90, 150, rows),
+            "current_mean": list(features),
+            "anchor_frames": rng.integers(90, 150, rows),
+        }
+    )
+    labels = pd.DataFrame({"subject_pseudonym": names, "hearing_loss": hearing_loss})
+    return frame, labels

@@ -1,0 +1,252 @@
+"""The monitoring report of a window: drift, fairness once labels join, the age probe; and its files.
+
+``build_report`` returns a plain dict (STYLE.md §10); ``save_report`` writes it as JSON and HTML and
+adds its Evidently snapshots to the workspace under ``$AFFECTOPS_HOME/evidently``, one project per
+model, which ``evidently ui --workspace`` shows over time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, MutableMapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from evidently.core.report import Snapshot
+from evidently.ui.workspace import Workspace
+from scipy import stats
+
+from models.common.fairness import fairness_report
+from monitoring.drift import drift_report, with_age_group
+
+CONFIG = Path(__file__).parent / "configs" / "monitoring.yaml"
+WORKSPACE = "evidently"  # under settings.home
+
+
+def load_config(path: Path | None = None) -> dict:
+    """The monitoring config (default: monitoring/configs/monitoring.yaml)."""
+    config = yaml.safe_load(Path(path or CONFIG).read_text())
+    for key in ("age_groups", "drift", "fairness", "thresholds"):
+        if key not in config:
+            raise ValueError(f"{path or CONFIG}: missing section {key!r}")
+    return config
+
+
+def workspace_dir(home: Path) -> Path:
+    return Path(home) / WORKSPACE
+
+
+def ui_command(home: Path, host: str = "127.0.0.1", port: int = 8000) -> list[str]:
+    """The Evidently UI over this platform's workspace, as a command line to run."""
+    workspace = workspace_dir(home)
+    return [
+        sys.executable,
+        "-m",
+        "evidently.cli",
+        "ui",
+        "--workspace",
+        str(workspace),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def age_probe(frame: pd.DataFrame) -> dict[str, float | int | None]:
+    """Pearson r between the age estimate and true age, one point per subject (paper Fig. 5)."""
+    needed = {"subject_pseudonym", "age", "age_estimate"}
+    if not needed <= set(frame):
+        return {"r": None, "p": None, "subjects": 0}
+    points = frame[list(needed)].dropna().groupby("subject_pseudonym")[["age", "age_estimate"]].mean()
+    if len(points) < 3 or points["age"].nunique() < 2 or points["age_estimate"].nunique() < 2:
+        return {"r": None, "p": None, "subjects": len(points)}
+    r, p = stats.pearsonr(points["age"], points["age_estimate"])
+    return {"r": float(r), "p": float(p), "subjects": len(points)}
+
+
+def join_labels(current: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Inferences whose subject has a ground-truth label, with its ``hearing_loss`` column."""
+    missing = {"subject_pseudonym", "hearing_loss"} - set(labels)
+    if missing:
+        raise ValueError(f"labels: missing columns {sorted(missing)}")
+    # a later screening result replaces an earlier one
+    latest = labels.drop_duplicates("subject_pseudonym", keep="last")[["subject_pseudonym", "hearing_loss"]]
+    return current.merge(latest, on="subject_pseudonym", how="inner")
+
+
+def fairness_section(joined: pd.DataFrame, config: Mapping[str, Any]) -> dict:
+    """fairness_report by each configured feature on the labelled inferences, bootstrapping subjects."""
+    options = config["fairness"]
+    features = [f for f in options["features"] if f in joined and joined[f].notna().any()]
+    table = joined.dropna(subset=[*features, "label", "hearing_loss"])
+    if table.empty or not features:
+        return {}
+    return fairness_report(
+        table["hearing_loss"].astype(int),
+        table["label"].astype(int),
+        {f: table[f] for f in features},
+        clusters=table["subject_pseudonym"],
+        n_boot=options["n_boot"],
+        seed=options["seed"],
+        confidence=options["confidence"],
+    )
+
+
+def _window(frame: pd.DataFrame) -> dict[str, Any]:
+    times = pd.to_datetime(frame["timestamp"], utc=True) if "timestamp" in frame and len(frame) else None
+    return {
+        "start": times.min().isoformat() if times is not None else None,
+        "end": times.max().isoformat() if times is not None else None,
+    }
+
+
+def build_report(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    *,
+    config: Mapping[str, Any],
+    snapshots: MutableMapping[str, Snapshot] | None = None,
+    tags: tuple[str, ...] = (),
+) -> dict:
+    """Drift (overall and per age group), fairness where labels join, and the age probe, as a dict.
+
+    Only successful inferences (status "ok") are compared; errors are counted. Pass ``snapshots``
+    to receive the Evidently runs (one per scope) for ``save_report``.
+    """
+    if current.empty:
+        raise ValueError("current: the window has no inferences")
+    if reference.empty:
+        raise ValueError("reference: the serving version has no reference rows")
+    status = current["status"] if "status" in current else pd.Series("ok", index=current.index)
+    ok = current[status == "ok"]
+    if ok.empty:
+        raise ValueError(f"current: none of the {len(current)} inferences succeeded; nothing to compare")
+    window = _window(ok)
+    end = datetime.fromisoformat(window["end"]) if window["end"] else None
+    drift, runs = drift_report(ok, reference, config, tags=tags, timestamp=end)
+    if snapshots is not None:
+        snapshots.update(runs)
+    report: dict[str, Any] = {
+        "window": {**window, "rows": len(current), "ok": len(ok), "errors": int((status != "ok").sum())},
+        "reference_rows": len(reference),
+        "drift": drift,
+        "age_probe": age_probe(ok),
+        "fairness": {},
+        "labelled": {"rows": 0, "subjects": 0},
+    }
+    if labels is not None and not labels.empty:
+        joined = with_age_group(join_labels(ok, labels), config["age_groups"])
+        report["labelled"] = {"rows": len(joined), "subjects": int(joined["subject_pseudonym"].nunique())}
+        report["fairness"] = fairness_section(joined, config)
+    return report
+
+
+def drift_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per scope: drift share, feature drift, embedding drift score, positive rates."""
+    rows = []
+    for scope, part in report["drift"].items():
+        if "skipped" in part:
+            rows.append({"scope": scope, "current_rows": part["rows"]["current"], "note": part["skipped"]})
+            continue
+        rows.append(
+            {
+                "scope": scope,
+                "current_rows": part["rows"]["current"],
+                "drifted_columns": ", ".join(c for c, v in part["columns"].items() if v["drifted"]) or "-",
+                "drift_share": part["drift_share"],
+                "feature_drift_share": part["features"]["drifted_share"],
+                "embedding_auc": part["embedding"]["score"],
+                "positive_rate": part["positive_rate"]["current"],
+                "reference_positive_rate": part["positive_rate"]["reference"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("scope")
+
+
+def fairness_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per (feature, group): n and F1 / TPR / FPR / selection rate with their intervals."""
+
+    def show(ci: Mapping[str, float | None]) -> str:
+        if ci["value"] is None:
+            return "n/a"
+        return f"{ci['value']:.3f}" + ("" if ci["low"] is None else f" [{ci['low']:.3f}, {ci['high']:.3f}]")
+
+    rows = []
+    for feature, part in report["fairness"].items():
+        for group, entry in part["groups"].items():
+            rows.append(
+                {"feature": feature, "group": group, "n": entry["n"]}
+                | {m: show(entry[m]) for m in ("f1", "tpr", "fpr", "selection_rate")}
+            )
+        for key in ("f1_gap", "demographic_parity_difference", "equalized_odds_difference"):
+            rows.append({"feature": feature, "group": key, "f1": show(part[key])})
+    return pd.DataFrame(rows).fillna("")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def save_report(
+    report: Mapping[str, Any],
+    snapshots: Mapping[str, Snapshot],
+    *,
+    model: str,
+    home: Path,
+    out_dir: Path,
+) -> dict[str, str]:
+    """Write ``report.json``, ``report.html`` (tables) and one Evidently HTML per scope into
+    ``out_dir``; add the snapshots to the model's project in the workspace. Returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "html": out_dir / "report.html"}
+    paths["json"].write_text(json.dumps(report, indent=2, default=_json_default))
+    fairness = fairness_table(report) if report["fairness"] else pd.DataFrame()
+    probe = report["age_probe"]
+    paths["html"].write_text(
+        f"<html><head><meta charset='utf-8'><title>{model} monitoring</title></head><body>"
+        f"<h1>{model}: window {report['window']['start']} to {report['window']['end']}</h1>"
+        f"<h2>Drift</h2>{drift_table(report).to_html(float_format='%.3f')}"
+        f"<h2>Fairness</h2>{fairness.to_html(index=False) if not fairness.empty else '<p>no labels</p>'}"
+        f"<h2>Age probe</h2><p>r = {probe['r']}, p = {probe['p']}, subjects = {probe['subjects']}</p>"
+        "</body></html>"
+    )
+    for scope, snapshot in snapshots.items():
+        paths[f"evidently_{scope}"] = out_dir / f"drift_{scope}.html"
+        snapshot.save_html(str(paths[f"evidently_{scope}"]))
+    workspace = Workspace(str(workspace_dir(home)))
+    found = workspace.search_project(model)
+    project = found[0] if found else workspace.create_project(model, description=f"monitoring of {model}")
+    for snapshot in snapshots.values():
+        workspace.add_run(project.id, snapshot)
+    paths["workspace"] = workspace_dir(home)
+    return {name: str(path) for name, path in paths.items()}
+
+
+def run_report(
+    model: str,
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    *,
+    config: Mapping[str, Any],
+    home: Path,
+    out_dir: Path,
+    version: str | None = None,
+) -> dict:
+    """``build_report`` then ``save_report``: the report dict with ``paths`` added."""
+    snapshots: dict[str, Snapshot] = {}
+    tags = (f"model:{model}",) + ((f"version:{version}",) if version else ())
+    report = build_report(current, reference, labels, config=config, snapshots=snapshots, tags=tags)
+    report["model"], report["version"] = model, version
+    report["paths"] = save_report(report, snapshots, model=model, home=home, out_dir=out_dir)
+    return report

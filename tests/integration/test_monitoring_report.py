@@ -1,0 +1,176 @@
+"""The monitoring report end to end on synthetic windows in the store's schema: drift, fairness,
+Evidently snapshots in the workspace, files; and the reference data of a real tiny model."""
+
+import copy
+import json
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from evidently.ui.workspace import Workspace
+
+from affectops.settings import load_settings
+from models.common.fairness import fairness_report
+from models.hearing_loss.model import HearingLossConfig
+from monitoring.drift import with_age_group
+from monitoring.gates import check
+from monitoring.reference import (
+    FEATURE_DIM,
+    REFERENCE_ARTIFACT,
+    load_reference,
+    reference_frame,
+    synthetic_window,
+)
+from monitoring.report import build_report, load_config, run_report, ui_command, workspace_dir
+
+pytestmark = pytest.mark.integration
+
+ROWS, SUBJECTS = 1500, 750  # many subjects: windows of different subjects differ little by chance
+DRIFT_GATES = {"drift_share": 0.5, "feature_drift_share": 0.25, "embedding_drift_score": 0.6}
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    config = copy.deepcopy(load_config())
+    config["fairness"]["n_boot"] = 50
+    return config
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return synthetic_window(ROWS, seed=10, subjects=SUBJECTS)[0]
+
+
+def test_drift_is_detected_in_a_drifted_window_and_not_in_a_reference_like_one(reference, config) -> None:
+    like, _ = synthetic_window(ROWS, seed=11, subjects=SUBJECTS)
+    drifted, _ = synthetic_window(ROWS, seed=12, subjects=SUBJECTS, young_share=0.85, feature_shift=0.3)
+    calm = build_report(like, reference, None, config=config)
+    alarm = build_report(drifted, reference, None, config=config)
+
+    overall = calm["drift"]["overall"]
+    assert overall["drift_share"] < 0.5 and not overall["columns"]["age"]["drifted"]
+    assert overall["features"]["drifted_share"] < 0.05 and not overall["embedding"]["drifted"]
+    assert check(calm, DRIFT_GATES) == []
+
+    overall = alarm["drift"]["overall"]
+    assert overall["columns"]["age"]["drifted"] and overall["columns"]["age_group"]["drifted"]
+    assert overall["features"]["drifted_share"] > 0.9 and overall["embedding"]["drifted"]
+    assert {b.metric for b in check(alarm, DRIFT_GATES)} == set(DRIFT_GATES)
+    # per age group: the young group is compared on its own, and its features drifted
+    assert alarm["drift"]["young"]["rows"]["current"] > 0.7 * ROWS
+    assert alarm["drift"]["young"]["features"]["drifted_share"] > 0.9
+    assert "age_group" not in alarm["drift"]["young"]["columns"]
+    assert calm["fairness"] == {} and calm["labelled"] == {"rows": 0, "subjects": 0}
+
+
+def test_fairness_equals_fairness_report_on_the_joined_table(reference, config) -> None:
+    window, labels = synthetic_window(ROWS, seed=13, subjects=300)
+    window.loc[window.index[:25], "status"] = "error"  # failed requests are counted, not judged
+    labels = labels.iloc[:250]  # some subjects have no screening result yet
+    report = build_report(window, reference, labels, config=config)
+
+    ok = window[window["status"] == "ok"]
+    joined = with_age_group(ok.merge(labels, on="subject_pseudonym"), config["age_groups"])
+    expected = fairness_report(
+        joined["hearing_loss"],
+        joined["label"],
+        {"age_group": joined["age_group"], "gender": joined["gender"]},
+        clusters=joined["subject_pseudonym"],
+        n_boot=50,
+        seed=config["fairness"]["seed"],
+    )
+    assert report["fairness"] == expected
+    assert report["labelled"] == {"rows": len(joined), "subjects": joined["subject_pseudonym"].nunique()}
+    assert report["window"]["errors"] == 25 and report["window"]["ok"] == ROWS - 25
+    # the age probe: one point per subject, Pearson r of its mean estimate against its age
+    per_subject = ok.groupby("subject_pseudonym")[["age", "age_estimate"]].mean()
+    assert report["age_probe"]["r"] == pytest.approx(
+        np.corrcoef(per_subject["age"], per_subject["age_estimate"])[0, 1]
+    )
+    assert report["age_probe"]["subjects"] == len(per_subject)
+
+
+def test_snapshots_land_in_the_workspace_and_the_ui_serves_them(
+    reference, config, tmp_path, loopback_process, free_port
+) -> None:
+    for week, seed in enumerate((14, 15)):
+        window, labels = synthetic_window(ROWS, seed=seed, subjects=SUBJECTS, young_share=0.85)
+        report = run_report(
+            "hearing_loss",
+            window,
+            reference,
+            labels,
+            config=config,
+            home=tmp_path,
+            out_dir=tmp_path / "reports" / f"week{week}",
+            version="3",
+        )
+    paths = report["paths"]
+    assert json.loads((tmp_path / "reports" / "week1" / "report.json").read_text())["model"] == "hearing_loss"
+    saved = json.loads(Path(paths["json"]).read_text())
+    assert saved["drift"]["overall"]["drift_share"] == report["drift"]["overall"]["drift_share"]
+    assert saved["fairness"]["age_group"]["f1_gap"] == report["fairness"]["age_group"]["f1_gap"]
+    html = Path(paths["html"]).read_text()
+    assert "Drift" in html and "young" in html and "f1_gap" in html
+    scopes = [s for s in report["drift"] if "skipped" not in report["drift"][s]]
+    for scope in scopes:
+        assert "<!DOCTYPE html>" in Path(paths[f"evidently_{scope}"]).read_text()
+    workspace = Workspace(str(workspace_dir(tmp_path)))
+    projects = workspace.search_project("hearing_loss")
+    assert len(projects) == 1  # one project per model, reused by every report
+    assert len(workspace.list_runs(projects[0].id)) == 2 * len(scopes)
+
+    # the Evidently UI serves that workspace
+    url = f"http://127.0.0.1:{free_port()}"
+    command = ui_command(tmp_path, port=int(url.rsplit(":", 1)[1]))
+
+    def projects_listed() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/api/projects", timeout=2) as response:
+                return "hearing_loss" in response.read().decode()
+        except OSError:
+            return False
+
+    snapshots_url = f"{url}/api/projects/{projects[0].id}/snapshots"
+    with (
+        loopback_process(command, tmp_path / "ui.log", projects_listed, timeout=90),
+        urllib.request.urlopen(snapshots_url, timeout=5) as response,
+    ):
+        assert len(json.loads(response.read())) == 2 * len(scopes)
+
+
+def test_reference_frame_of_a_tiny_model_has_the_store_schema(trained_tiny, tiny_split, tmp_path) -> None:
+    import mlflow
+
+    config = HearingLossConfig(
+        variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
+    )
+    frame = reference_frame("hearing_loss", trained_tiny(config), tiny_split, holdout_fold=0)
+    assert len(frame) > 0 and frame["inference_id"].is_unique
+    assert frame["probability"].between(0, 1).all() and set(frame["label"]) <= {0, 1}
+    assert frame["label"].tolist() == (frame["probability"] >= frame["threshold"]).astype(int).tolist()
+    assert frame["age_estimate"].notna().all() and frame["subject_pseudonym"].notna().all()
+    assert {len(v) for v in frame["current_mean"]} == {FEATURE_DIM} == {len(v) for v in frame["anchor_std"]}
+    assert (frame["current_frames"] > 0).all() and set(frame["status"]) == {"ok"}
+
+    # logged with a registered version's run, read back by name and version
+    settings = load_settings(
+        {"AFFECTOPS_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    )
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    local = tmp_path / REFERENCE_ARTIFACT
+    local.parent.mkdir(parents=True)
+    frame.to_parquet(local)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(local), artifact_path="reference")
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    client.create_registered_model("hearing_loss")
+    version = client.create_model_version(
+        "hearing_loss", f"{run.info.artifact_uri}/reference", run.info.run_id
+    )
+    loaded = load_reference("hearing_loss", version.version, settings)
+    pd.testing.assert_frame_equal(loaded, frame)
+    with pytest.raises(ValueError, match="hearing_loss version 99: no reference data"):
+        load_reference("hearing_loss", 99, settings)

@@ -1,0 +1,195 @@
+"""The monitoring gate on hand-written report dicts, and the alerts a breach raises."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from monitoring.alerts import raise_alerts, retrain_request
+from monitoring.gates import Breach, check
+from monitoring.report import load_config
+
+pytestmark = pytest.mark.unit
+
+THRESHOLDS = {
+    "drift_share": 0.5,
+    "feature_drift_share": 0.25,
+    "embedding_drift_score": 0.6,
+    "abs_age_probe_r": 0.3,
+    "f1_young": 0.4,
+    "f1_gap": 0.35,
+    "demographic_parity_difference": 0.3,
+    "equalized_odds_difference": 0.35,
+}
+
+
+def ci(value, low=None, high=None) -> dict:
+    return {"value": value, "low": low, "high": high}
+
+
+def fairness(young_f1, gap, dpd=0.1, eod=0.1) -> dict:
+    return {
+        "groups": {"young": {"n": 40, "f1": young_f1}, "old": {"n": 50, "f1": ci(0.8)}},
+        "f1_gap": gap,
+        "demographic_parity_difference": ci(dpd),
+        "equalized_odds_difference": ci(eod),
+    }
+
+
+def report(*, drift_share=0.2, feature_share=0.0, auc=0.52, r=0.1, young=None, gap=None, **extra) -> dict:
+    young = young or ci(0.7, 0.6, 0.8)
+    gap = gap or ci(0.1, 0.02, 0.2)
+    return {
+        "drift": {
+            "overall": {
+                "drift_share": drift_share,
+                "features": {"drifted_share": feature_share},
+                "embedding": {"score": auc},
+            },
+            # per-group scopes are not gated: a small group's share may be high by chance
+            "young": {"drift_share": 1.0, "features": {"drifted_share": 1.0}, "embedding": {"score": 0.99}},
+        },
+        "age_probe": {"r": r, "p": 0.2, "subjects": 90},
+        "fairness": {"age_group": fairness(young, gap), "gender": fairness(ci(0.9), ci(0.05))} | extra,
+    }
+
+
+def test_a_healthy_report_passes() -> None:
+    assert check(report(), THRESHOLDS) == []
+
+
+def test_every_breach_is_named_with_scope_value_and_threshold() -> None:
+    bad = report(
+        drift_share=0.6, feature_share=0.3, auc=0.9, r=-0.45, young=ci(0.3, 0.2, 0.38), gap=ci(0.5, 0.3, 0.6)
+    )
+    breaches = check(bad, THRESHOLDS)
+    assert [(b.metric, b.scope, b.kind) for b in breaches] == [
+        ("drift_share", "overall", "ceiling"),
+        ("feature_drift_share", "overall", "ceiling"),
+        ("embedding_drift_score", "overall", "ceiling"),
+        ("abs_age_probe_r", "overall", "ceiling"),
+        ("f1_young", "age_group", "floor"),
+        ("f1_gap", "age_group", "ceiling"),
+    ]
+    young = breaches[4]
+    assert young.value == 0.3 and young.threshold == 0.4 and young.interval == (0.2, 0.38)
+    assert young.message == "age_group: f1_young = 0.300 (CI 0.200 to 0.380) is below the floor 0.4"
+    assert breaches[3].value == pytest.approx(0.45)  # |r|
+
+
+def test_boundaries_are_inclusive_and_fairness_gaps_are_gated_per_feature() -> None:
+    at_limit = report(drift_share=0.5, young=ci(0.4), gap=ci(0.35))
+    assert check(at_limit, THRESHOLDS) == []
+    gender_gap = report()
+    gender_gap["fairness"]["gender"] = fairness(ci(0.9), ci(0.05), eod=0.5)
+    assert [(b.metric, b.scope) for b in check(gender_gap, THRESHOLDS)] == [
+        ("equalized_odds_difference", "gender")
+    ]
+
+
+def test_missing_metrics_are_not_breaches() -> None:
+    unlabelled = report(r=None)
+    unlabelled["fairness"] = {}
+    assert check(unlabelled, THRESHOLDS) == []
+    undefined = report(young=ci(None))
+    assert check(undefined, THRESHOLDS) == []
+
+
+def test_bad_thresholds_name_the_key() -> None:
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['f1_yuong'\]"):
+        check(report(), {"f1_yuong": 0.4})
+    with pytest.raises(ValueError, match=r"thresholds\['f1_gap'\]: must be a number"):
+        check(report(), {"f1_gap": "0.3"})
+
+
+def test_config_thresholds_are_all_known() -> None:
+    assert check(report(), load_config()["thresholds"]) == []
+
+
+BREACHES = [
+    Breach("f1_young", "age_group", 0.3, 0.4, "floor", (0.2, 0.38)),
+    Breach("drift_share", "overall", 0.6, 0.5, "ceiling"),
+]
+WINDOW = {"start": "2026-01-01T00:00:00+00:00", "end": "2026-01-08T00:00:00+00:00"}
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback that keeps the JSON bodies it is sent."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_alert_record_is_appended_and_posted(tmp_path, receiver) -> None:
+    url, received = receiver
+    path = raise_alerts(
+        BREACHES, model="hearing_loss", version="3", window=WINDOW, alerts_dir=tmp_path, webhook_url=url
+    )
+    raise_alerts(BREACHES[1:], model="hearing_loss", version="3", window=WINDOW, alerts_dir=tmp_path)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 2
+    assert records[0]["webhook"] == {"url": url, "status": 204}
+    assert [b["metric"] for b in records[0]["breaches"]] == ["f1_young", "drift_share"]
+    assert records[0]["breaches"][0]["message"].startswith("age_group: f1_young = 0.300")
+    assert received == [{k: v for k, v in records[0].items() if k != "webhook"}]
+    assert "webhook" not in records[1] and len(received) == 1
+
+
+def test_a_down_webhook_keeps_the_record(tmp_path) -> None:
+    path = raise_alerts(
+        BREACHES,
+        model="m",
+        version=None,
+        window=WINDOW,
+        alerts_dir=tmp_path,
+        webhook_url="http://127.0.0.1:9/down",
+    )
+    record = json.loads(path.read_text())
+    assert "error" in record["webhook"] and record["breaches"]
+
+
+def test_no_breaches_write_nothing(tmp_path) -> None:
+    path = raise_alerts([], model="m", version="1", window=WINDOW, alerts_dir=tmp_path)
+    assert not path.exists()
+
+
+def test_retrain_request_adds_the_window_to_the_lineage() -> None:
+    request = retrain_request(
+        BREACHES,
+        WINDOW,
+        family="hearing_loss",
+        dataset_uri="s3://affectops/data/cohort",
+        window_uri="s3://affectops/inference-log/hearing_loss/2026-01-01_2026-01-08",
+        base_arguments={"variant": "marlin_vm_abm", "promote": True},
+    )
+    assert request["arguments"] == {
+        "variant": "marlin_vm_abm",
+        "promote": True,
+        "dataset_uri": "s3://affectops/data/cohort",
+        "family": "hearing_loss",
+    }
+    lineage = request["lineage"]
+    assert lineage["sources"] == [
+        "s3://affectops/data/cohort",
+        "s3://affectops/inference-log/hearing_loss/2026-01-01_2026-01-08",
+    ]
+    assert lineage["window"]["uri"].endswith("2026-01-08") and lineage["window"]["start"] == WINDOW["start"]
+    assert lineage["breaches"] == [b.message for b in BREACHES]
+    with pytest.raises(ValueError, match="breaches: none"):
+        retrain_request([], WINDOW, family="hearing_loss", dataset_uri="x", window_uri="y")
