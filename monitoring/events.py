@@ -121,6 +121,20 @@ def parse_event(headers: Mapping[str, str], body: bytes, received: datetime | No
             "bad_type", f"ce-type: {attributes['type']!r} is neither {REQUEST_TYPE} nor {RESPONSE_TYPE}"
         )
     time = _time(attributes.get("time"), received)
+    status = _status_code(attributes.get("statuscode"))
+    if kind == "response" and status >= 400:
+        # a failed response: kept as an error whatever its body (KServe's own logger drops these)
+        try:
+            payload, _ = _payload(body, content_type, headers, attributes)
+        except EventError:
+            payload = {}
+        message = payload.get(ERROR) if isinstance(payload, dict) else None
+        text = message if message is not None else body[:MAX_ERROR_CHARS].decode("utf-8", "replace")
+        model = attributes.get("inferenceservicename") or ""
+        if not MODEL_NAME_PATTERN.fullmatch(model):
+            raise EventError("bad_attribute", f"ce-inferenceservicename: {model!r} is not a valid model name")
+        row = {MODEL_VERSION: None, ERROR: f"HTTP {status}: {text}"[:MAX_ERROR_CHARS]}
+        return [Half(attributes["id"], kind, time, model, row)]
     payload, raw = _payload(body, content_type, headers, attributes)
     if kind == "request":
         model = attributes.get("inferenceservicename") or ""
@@ -139,6 +153,16 @@ def parse_event(headers: Mapping[str, str], body: bytes, received: datetime | No
     event_id = attributes["id"]
     ids = [event_id] if len(rows) == 1 else [f"{event_id}:{i}" for i in range(len(rows))]
     return [Half(i, kind, time, model, row) for i, row in zip(ids, rows, strict=True)]
+
+
+def _status_code(value: str | None) -> int:
+    """The ``ce-statuscode`` extension our model server adds (0 when absent: KServe's logger omits it)."""
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise EventError("bad_attribute", f"ce-statuscode: not an HTTP status code: {value!r}") from None
 
 
 def _structured(body: bytes) -> tuple[dict[str, str], bytes, str]:

@@ -113,6 +113,19 @@ def test_error_response_and_pending_request() -> None:
     assert pending["status"] == "pending" and pending["current_frames"] == 6
 
 
+def test_a_failed_status_code_is_an_error_whatever_the_body() -> None:
+    # our model server adds ce-statuscode; a 5xx may carry a body that is not the {"error": ...} form
+    ok = response_event("s1", "hl", "7", outputs={"probability": 0.5})
+    headers = {**ok.headers, "ce-statuscode": "503"}
+    [half] = parse_event(headers, b"upstream connect error")
+    [record] = join_halves([half])
+    assert record["status"] == "error" and record["error"] == "HTTP 503: upstream connect error"
+    [half] = parse_event({**ok.headers, "ce-statuscode": "200"}, ok.body)
+    assert half.fields["probability"] == pytest.approx(0.5)
+    with pytest.raises(EventError, match="ce-statuscode: not an HTTP status code"):
+        parse_event({**ok.headers, "ce-statuscode": "teapot"}, ok.body)
+
+
 def test_structured_mode_and_v1_batch() -> None:
     data = {"instances": [{"current": CURRENT.tolist()}, {"current": ANCHOR.tolist()}], "metadata": META}
     doc = {
