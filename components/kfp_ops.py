@@ -129,7 +129,6 @@ def register_model(
 
     from affectops.settings import load_settings
     from components import steps
-    from monitoring.reference import REFERENCE_ARTIFACT
 
     tags = {
         "dataset_version": dataset_version,
@@ -143,7 +142,8 @@ def register_model(
         tags=tags,
         settings=load_settings(),
         run_id=training_run_id,
-        artifacts={"data_docs": Path(data_docs_site.path), REFERENCE_ARTIFACT: Path(reference.path)},
+        artifacts={"data_docs": Path(data_docs_site.path)},
+        reference_path=Path(reference.path),
     )
 
 

@@ -231,23 +231,36 @@ def register_model(
     settings: Settings,
     run_id: str | None = None,
     artifacts: Mapping[str, Path] | None = None,
+    reference_path: Path | None = None,
 ) -> int:
-    """Log the model with its evaluation report and ``artifacts`` into the training run ``run_id`` (or a
-    new run) and register it; empty tags are left out. Its version.
+    """Log the model with its evaluation report, ``artifacts``, the monitoring reference and the
+    family's evaluation plots into the training run ``run_id`` (or a new run) and register it; empty
+    tags are left out. Its version.
     """
     from components.registry import log_and_register
+    from models import get_family
+    from monitoring.reference import REFERENCE_ARTIFACT
 
     report = json.loads(Path(report_path).read_text())
-    info = log_and_register(
-        family,
-        Path(model_file),
-        report,
-        run_name=f"register-{family}",
-        tags={k: v for k, v in tags.items() if v},
-        artifacts={name: Path(path) for name, path in (artifacts or {}).items() if Path(path).exists()},
-        run_id=run_id or None,
-        settings=settings,
-    )
+    logged = {name: Path(path) for name, path in (artifacts or {}).items() if Path(path).exists()}
+    reference = pd.read_parquet(reference_path) if reference_path is not None else pd.DataFrame()
+    plot = get_family(family).plot_evaluation
+    with tempfile.TemporaryDirectory(prefix="affectops-plots-") as plots:
+        if not reference.empty:
+            logged[REFERENCE_ARTIFACT] = Path(reference_path)
+        if plot is not None:
+            plot(report, reference, Path(plots))
+            logged["plots"] = Path(plots)
+        info = log_and_register(
+            family,
+            Path(model_file),
+            report,
+            run_name=f"register-{family}",
+            tags={k: v for k, v in tags.items() if v},
+            artifacts=logged,
+            run_id=run_id or None,
+            settings=settings,
+        )
     return info.version
 
 

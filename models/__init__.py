@@ -30,6 +30,7 @@ from models.hearing_loss import crossval as hearing_loss_crossval
 from models.hearing_loss import data as hearing_loss_data
 from models.hearing_loss import evaluate as hearing_loss_evaluate
 from models.hearing_loss import expectations as hearing_loss_expectations
+from models.hearing_loss import figures as hearing_loss_figures
 from models.hearing_loss import model as hearing_loss_model
 from models.hearing_loss import predict as hearing_loss_predict
 from models.hearing_loss import requests as hearing_loss_requests
@@ -74,6 +75,8 @@ class FamilySpec:
     # held_out_requests(data, holdout_fold) -> (metadata, tensors) per held-out example, as a request
     # would carry them: a version's monitoring reference. None: the family is not monitored yet
     held_out_requests: Callable[[Path, int], Iterator[tuple[dict, dict[str, np.ndarray]]]] | None = None
+    # plot_evaluation(report, reference frame, out_dir) -> PNG paths logged with a registered version
+    plot_evaluation: Callable[[Mapping, pd.DataFrame, Path], list[Path]] | None = None
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -99,6 +102,7 @@ FAMILIES: dict[str, FamilySpec] = {
         predict_request=hearing_loss_predict.predict_request,
         gates=hearing_loss_evaluate.PROMOTION_GATES,
         held_out_requests=hearing_loss_requests.held_out_requests,
+        plot_evaluation=hearing_loss_figures.plot_evaluation,
     ),
     "expression": FamilySpec(
         name="expression",

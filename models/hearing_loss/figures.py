@@ -57,6 +57,35 @@ def plot_age_probe(predictions: pd.DataFrame, path: Path, r: float, p: float) ->
     return _save(fig, path)
 
 
+def plot_evaluation(report: Mapping, reference: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """One registered model's pictures: F1 per age group with its subject-bootstrap interval beside
+    coin flipping, and, with an age head, the age probe over the held-out predictions (Fig. 5)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = np.arange(len(GROUPS))
+    # a group without positives has no F1 (None): drawn as an empty bar
+    values = np.array([report.get(key) or 0.0 for key, _ in GROUPS])
+    low = np.array([report.get(f"{key}_low") or report.get(key) or 0.0 for key, _ in GROUPS])
+    high = np.array([report.get(f"{key}_high") or report.get(key) or 0.0 for key, _ in GROUPS])
+    errors = 100 * np.stack([values - low, high - values])
+    ax.bar(x, 100 * values, 0.6, yerr=errors, capsize=4, label="F1 (95% CI, subject bootstrap)")
+    baseline = [100 * (report.get(f"random_{key}") or np.nan) for key, _ in GROUPS]
+    ax.scatter(x, baseline, marker="_", s=900, color="black", label="random guessing", zorder=3)
+    ax.set_xticks(x, ["all" if key == "f1" else label for key, label in GROUPS])
+    ax.set_ylabel("F1 (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Held-out F1 per age group")
+    ax.legend(fontsize=8)
+    paths = [_save(fig, Path(out_dir) / "f1_by_age_group.png")]
+    if "age_estimate" in reference and report.get("age_probe_r") is not None:
+        predictions = reference.rename(columns={"subject_pseudonym": "subject_id"})
+        probe = plot_age_probe(
+            predictions, Path(out_dir) / "age_probe.png", report["age_probe_r"], report["age_probe_p"]
+        )
+        paths.append(probe)
+    return paths
+
+
 def plot_tsne(embeddings: Mapping[str, pd.DataFrame], path: Path, seed: int = 0) -> Path:
     """Fig. 4: 3D t-SNE of variation-encoder features, one column per model; colour = age (top
     row) and subject identity (bottom row). Each frame needs ``embedding``, ``age``, ``subject_id``.

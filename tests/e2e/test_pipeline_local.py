@@ -61,6 +61,16 @@ def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(
     training_run = MlflowClient(load_settings().mlflow_tracking_uri).get_run(version.tags["training_run_id"])
     assert training_run.data.tags["dataset_version"] == version.tags["dataset_version"]
     assert any(key.startswith("finetune") for key in training_run.data.metrics)  # per-epoch metrics
+    # one run holds it all: the model, its evaluation, plots, Data Docs and the monitoring reference
+    assert version.run_id == version.tags["training_run_id"]
+    assert "f1" in training_run.data.metrics and "accuracy" in training_run.data.metrics
+    client = MlflowClient(load_settings().mlflow_tracking_uri)
+    top = {a.path for a in client.list_artifacts(version.run_id)}
+    assert {"evaluation.json", "plots", "data_docs", "reference"} <= top
+    assert "plots/f1_by_age_group.png" in {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert [a.path for a in client.list_artifacts(version.run_id, "reference")] == [
+        "reference/reference.parquet"
+    ]
     root = tmp_path / "home" / "kfp-local"
     (docs,) = root.glob("*/validate-data/data_docs")
     assert "<html" in docs.read_text().lower()
