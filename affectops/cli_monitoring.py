@@ -112,10 +112,16 @@ def monitor_report(
         Path | None, typer.Option(help="Report directory (default: under $AFFECTOPS_HOME/reports).")
     ] = None,
     webhook: Annotated[str | None, typer.Option(help="POST each alert here as JSON.")] = None,
+    retrain_dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="On a breach, start the training pipeline on this dataset URI (KFP, else kfp.local)."
+        ),
+    ] = None,
 ) -> None:
     """Drift (overall and per age group), fairness once labels join and the age probe, for the serving
     version against its reference data; breaches of monitoring.yaml's thresholds become alerts (exit 1)."""
-    from monitoring.job import report_window
+    from monitoring.job import report_window, retrain
 
     since, until = parse_window(window, start, end)
     try:
@@ -133,6 +139,12 @@ def monitor_report(
         _fail(str(err))
     typer.echo(format_result(result))
     if result.breaches:
+        if retrain_dataset:
+            settings = load_settings()
+            run = retrain(
+                result, family=model, dataset_uri=retrain_dataset, store_root=_root(store), settings=settings
+            )
+            typer.echo(f"retraining started: {run}")
         raise typer.Exit(1)
 
 

@@ -61,17 +61,19 @@ def train_model(
     holdout_fold: int,
     epochs: int,
     dataset_version: str,
+    lineage: str,
     dataset: Input[Dataset],
     model: Output[Model],
 ) -> str:
-    """Train the family's model on every fold but ``holdout_fold``; the MLflow run id."""
+    """Train the family's model on every fold but ``holdout_fold``; the MLflow run id. ``lineage``
+    (JSON, may be empty) says what started the run, e.g. a monitoring breach and its logged window."""
     from pathlib import Path
 
     from affectops.settings import load_settings
     from components import steps
 
     config = steps.build_config(family, variant=variant, overrides=overrides, seed=seed, epochs=epochs)
-    tags = {"dataset_version": dataset_version} if dataset_version else {}
+    tags = {"dataset_version": dataset_version, "lineage": lineage}
     _, run_id = steps.train_model(
         family,
         Path(dataset.path),
@@ -79,7 +81,7 @@ def train_model(
         config,
         holdout_fold=holdout_fold,
         settings=load_settings(),
-        tags=tags,
+        tags={key: value for key, value in tags.items() if value},
     )
     model.metadata.update({"family": family, "mlflow_run_id": run_id})
     return run_id

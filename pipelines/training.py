@@ -66,6 +66,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
         n_folds: int = 5,
         gate_thresholds: str = "",
         promote: bool = False,
+        lineage: str = "",
     ):
         cpu = cluster.cpu
         data = _on_cluster(
@@ -87,6 +88,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
             holdout_fold=holdout_fold,
             epochs=epochs,
             dataset_version=data.outputs["Output"],
+            lineage=lineage,
             dataset=split.outputs["split"],
         )
         _on_gpu_pool(_on_cluster(train, cluster, cluster.gpu), cluster)

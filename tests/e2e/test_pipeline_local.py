@@ -74,3 +74,39 @@ def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(
     root = tmp_path / "home" / "kfp-local"
     (docs,) = root.glob("*/validate-data/data_docs")
     assert "<html" in docs.read_text().lower()
+
+
+def test_a_monitoring_breach_starts_the_pipeline_with_the_window_in_its_lineage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitoring.gates import Breach
+    from monitoring.job import MonitoringResult, retrain
+
+    monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("AFFECTOPS_DVC_REMOTE", raising=False)
+    monkeypatch.delenv("AFFECTOPS_KFP_HOST", raising=False)
+    monkeypatch.delenv("AFFECTOPS_INFERENCE_LOG_REMOTE", raising=False)
+    cohort = tmp_path / "tiny-cohort"
+    synthesize(SynthConfig(subjects=10, session_seconds=(300.0, 400.0), seed=1), cohort)
+    window = {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-08T00:00:00+00:00", "rows": 500}
+    breach = Breach("drift_share", "overall", 0.8, 0.5, "ceiling")
+    result = MonitoringResult(report={"window": window}, breaches=[breach], alerts=None)
+    settings = load_settings()
+
+    run_dir = retrain(
+        result,
+        family="hearing_loss",
+        dataset_uri=str(cohort),
+        store_root=tmp_path / "log",
+        settings=settings,
+        overrides=json.dumps(TINY_MODEL),
+    )
+    assert Path(run_dir).is_dir()
+    (version,) = list_versions("hearing_loss", settings=settings)
+    run = MlflowClient(settings.mlflow_tracking_uri).get_run(version.tags["training_run_id"])
+    lineage = json.loads(run.data.tags["lineage"])
+    assert lineage["trigger"] == "monitoring"
+    assert lineage["window"]["uri"] == f"{tmp_path / 'log'}/data/model_name=hearing_loss"
+    assert lineage["sources"] == [str(cohort), lineage["window"]["uri"]]
+    assert lineage["breaches"] == [breach.message]
