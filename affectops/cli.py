@@ -38,6 +38,7 @@ app.add_typer(serve_app, name="serve")
 app.add_typer(monitor_app, name="monitor")
 
 Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
+Name = Annotated[str, typer.Argument(help="Registered model name (= its family, see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]
 
 
@@ -413,7 +414,7 @@ def _gates(minimums: list[str] | None, maximums: list[str] | None, drops: list[s
 
 @registry.command("register")
 def registry_register(
-    family: Family,
+    family: Name,
     model: Annotated[Path, typer.Option(help="Model artifact written by `affectops train`.")],
     metrics: Annotated[
         Path | None, typer.Option(help="Evaluation report JSON (`affectops evaluate --report`).")
@@ -448,8 +449,8 @@ def registry_register(
 
 @registry.command("promote")
 def registry_promote(
-    family: Family,
-    version: Annotated[int, typer.Option(help="Registered version to gate and promote.")],
+    family: Name,
+    version: Annotated[int, typer.Argument(help="Registered version to gate and promote.")],
     minimums: Annotated[
         list[str] | None,
         typer.Option("--min", help="Floor GATE.METRIC=NUMBER (repeatable), e.g. fairness.f1_young=0.4."),
@@ -495,7 +496,7 @@ def registry_promote(
 
 @registry.command("rollback")
 def registry_rollback(
-    family: Family,
+    family: Name,
     reason: Annotated[str, typer.Option(help="Why: recorded with who and when.")] = "",
 ) -> None:
     """Give `champion` back to the version the current champion replaced; nothing is deleted."""
@@ -510,7 +511,7 @@ def registry_rollback(
 
 
 @registry.command("history")
-def registry_history(family: Family) -> None:
+def registry_history(family: Name) -> None:
     """Which version was champion when: every promotion, forced promotion and rollback."""
     from components.promotion import history
 
@@ -535,7 +536,7 @@ def registry_history(family: Family) -> None:
 
 
 @registry.command("list")
-def registry_list(family: Family) -> None:
+def registry_list(family: Name) -> None:
     """Registered versions of a family with their aliases and gate results."""
     from components.registry import list_versions
 
@@ -568,6 +569,30 @@ def pipeline_compile(
             typer.echo(path)
     except ValueError as err:
         _fail(str(err))
+
+
+@pipeline_app.command("upload")
+def pipeline_upload(
+    host: Annotated[str | None, typer.Option(help="KFP endpoint (default: AFFECTOPS_KFP_HOST).")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Pipeline version name (default: the package version + git commit).")
+    ] = None,
+    profile: Profile = None,
+) -> None:
+    """Compile every pipeline and upload each to the KFP at --host (new pipeline, or a new version)."""
+    from affectops import __version__
+    from components.registry import git_commit
+    from pipelines.runner import upload
+    from pipelines.training import compile_all
+
+    host = host or load_settings().kfp_host
+    if not host:
+        _fail("no KFP endpoint: pass --host URL or set AFFECTOPS_KFP_HOST")
+    version = version or f"{__version__}-{git_commit()[:12]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in compile_all(Path(tmp), profile):
+            name = f"affectops-{path.stem}"
+            typer.echo(f"{name} version {version}: {upload(path, host=host, name=name, version=version)}")
 
 
 @pipeline_app.command("run")

@@ -80,3 +80,19 @@ def submit(
         service_account=service_account,
     )
     return run.run_id
+
+
+def upload(package: Path, *, host: str, name: str, version: str, namespace: str | None = None) -> str:
+    """Upload a compiled pipeline to the KFP at ``host``: a new pipeline ``name``, or a new version of it.
+    Returns the pipeline version's id. Not exercised by the tests (needs a KFP API server)."""
+    import kfp
+
+    client = kfp.Client(host=host, namespace=namespace)
+    pipeline_id = client.get_pipeline_id(name)
+    if pipeline_id is None:
+        created = client.upload_pipeline(str(package), pipeline_name=name)
+        pipeline_id = created.pipeline_id
+    found = client.upload_pipeline_version(
+        str(package), pipeline_version_name=version, pipeline_id=pipeline_id
+    )
+    return found.pipeline_version_id

@@ -146,13 +146,11 @@ def test_cli_register_promote_list(settings, tiny_model, tmp_path: Path) -> None
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps(report))
     done = runner.invoke(
-        app, ["registry", "register", "--family", FAMILY, "--model", str(path), "--metrics", str(metrics)]
+        app, ["registry", "register", FAMILY, "--model", str(path), "--metrics", str(metrics)]
     )
     assert done.exit_code == 0, done.output
     assert "version 1 (challenger)" in done.output
-    done = runner.invoke(
-        app, ["registry", "promote", "--family", FAMILY, "--version", "1", "--min", "quality.f1=0"]
-    )
+    done = runner.invoke(app, ["registry", "promote", FAMILY, "1", "--min", "quality.f1=0"])
     assert done.exit_code == 0, done.output
     assert "gate quality: passed" in done.output
     done = runner.invoke(
@@ -160,16 +158,14 @@ def test_cli_register_promote_list(settings, tiny_model, tmp_path: Path) -> None
         [
             "registry",
             "promote",
-            "--family",
             FAMILY,
-            "--version",
             "1",
             "--max",
             "age_probe.abs_age_probe_r=0.3",
         ],
     )
     assert done.exit_code == 1 and "abs_age_probe_r: missing" in done.output
-    done = runner.invoke(app, ["registry", "list", "--family", FAMILY])
+    done = runner.invoke(app, ["registry", "list", FAMILY])
     assert done.exit_code == 0 and "challenger,champion" in done.output and "gate=false" in done.output
 
 
@@ -229,18 +225,18 @@ def test_cli_rollback_and_history(settings, tiny_model) -> None:
 
     path, report = tiny_model
     runner = CliRunner()
-    done = runner.invoke(app, ["registry", "rollback", "--family", FAMILY])
+    done = runner.invoke(app, ["registry", "rollback", FAMILY])
     assert done.exit_code == 2 and "no registered model 'hearing_loss'" in done.output
     for _ in range(2):
         log_and_register(FAMILY, path, report, settings=settings)
         promote(FAMILY, _ + 1, PASSING, settings=settings)
-    done = runner.invoke(app, ["registry", "history", "--family", FAMILY])
+    done = runner.invoke(app, ["registry", "history", FAMILY])
     assert done.exit_code == 0, done.output
     lines = done.output.strip().splitlines()
     assert len(lines) == 2 and "\tpromote\tversion 2\treplaced 1\t" in lines[1]
-    done = runner.invoke(app, ["registry", "rollback", "--family", FAMILY, "--reason", "bad canary"])
+    done = runner.invoke(app, ["registry", "rollback", FAMILY, "--reason", "bad canary"])
     assert done.exit_code == 0 and "champion is version 1 again (was 2)" in done.output
-    done = runner.invoke(app, ["registry", "history", "--family", FAMILY])
+    done = runner.invoke(app, ["registry", "history", FAMILY])
     assert done.output.strip().splitlines()[-1].endswith("bad canary")
 
 
@@ -253,21 +249,21 @@ def test_cli_rollback_and_history(settings, tiny_model) -> None:
         (["--min", "age_probe.abs_age_probe_r=0.3"], "use --max"),
         ([], "at least one gate threshold"),
         (["--min", "quality.f1=0", "--force"], "needs a reason"),
-        (["--version", "7", "--min", "quality.f1=0"], "no version 7"),
+        (["7", "--min", "quality.f1=0"], "no version 7"),
     ],
 )
 def test_cli_bad_promote_exits_2(settings, args: list[str], message: str) -> None:
     from affectops.cli import app
 
-    base = ["registry", "promote", "--family", FAMILY]
-    done = CliRunner().invoke(app, base + (args if "--version" in args else ["--version", "1", *args]))
+    base = ["registry", "promote", FAMILY]
+    done = CliRunner().invoke(app, base + (args if args[:1] == ["7"] else ["1", *args]))
     assert done.exit_code == 2 and message in done.output
 
 
 def test_cli_unknown_family_exits_2(settings) -> None:
     from affectops.cli import app
 
-    done = CliRunner().invoke(app, ["registry", "list", "--family", "nope"])
+    done = CliRunner().invoke(app, ["registry", "list", "nope"])
     assert done.exit_code == 2 and "unknown family" in done.output
 
 

@@ -28,12 +28,29 @@ runner = CliRunner()
         (["train"], "torchrun"),
         (["evaluate"], "held-out fold"),
         (["crossval"], "mean ± std"),
+        (["registry"], "rollback"),
+        (["registry", "history"], "champion when"),
+        (["pipeline"], "upload"),
+        (["serve"], "package"),
+        (["serve", "deploy"], "InferenceService"),
+        (["monitor"], "sink"),
+        (["monitor", "report"], "age probe"),
     ],
 )
 def test_every_command_explains_itself(args: list[str], expected: str) -> None:
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0
     assert expected in " ".join(result.output.split())
+
+
+def test_commands_that_need_a_cluster_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AFFECTOPS_KFP_HOST", raising=False)
+    result = runner.invoke(app, ["pipeline", "upload"])
+    assert result.exit_code == 2 and "AFFECTOPS_KFP_HOST" in result.output
+    result = runner.invoke(app, ["monitor", "report", "--model", "hearing_loss", "--window", "7 days"])
+    assert result.exit_code == 2 and "--window takes a count and a unit" in result.output
+    result = runner.invoke(app, ["serve", "package", "hearing_loss", "--out", "x"])
+    assert result.exit_code == 2 and "is not NAME@ALIAS or NAME/VERSION" in result.output
 
 
 @pytest.fixture
@@ -78,7 +95,7 @@ def test_fetch_of_an_unknown_version_is_a_clear_error(tmp_path: Path, home: Path
 def test_unknown_family_is_rejected_by_name(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "c"), "--family", "pain"])
     assert result.exit_code == 2
-    assert "unknown family 'pain'; known: hearing_loss" in result.output
+    assert "unknown family 'pain'; known: expression, hearing_loss" in result.output
 
 
 def test_validate_rejects_an_unknown_family_by_name(tiny_cohort: Path, home: Path) -> None:
