@@ -116,17 +116,20 @@ def _cohort(settings: Settings, name: str, seed: int, subjects: int) -> Path:
 
 
 def _traffic(cohort: Path, prefix: str, *, young_share: float | None, seed: int) -> tuple[list, pd.DataFrame]:
-    """Requests for the cohort's segments (re-sampled to ``young_share`` young) and its subjects' labels."""
+    """Requests for the cohort's segments and its subjects' labels; with ``young_share``, every young
+    subject and just enough whole other subjects that the young are that share of the SUBJECTS (drift
+    is judged per subject: monitoring/drift.py)."""
     from models.hearing_loss.data import load_split
     from models.hearing_loss.requests import segment_requests
 
     frame = load_split(cohort)
     rows = frame
     if young_share is not None:
-        young = frame[frame["age_group"] == "young"]
-        others = frame[frame["age_group"] != "young"]
+        subjects = frame.groupby("subject_id")["age_group"].first()
+        young = subjects.index[subjects == "young"]
+        others = subjects.index[subjects != "young"].to_series().sample(frac=1.0, random_state=seed)
         keep = round(len(young) * (1 - young_share) / young_share)
-        rows = pd.concat([young, others.sample(n=min(keep, len(others)), random_state=seed)])
+        rows = frame[frame["subject_id"].isin([*young, *others.iloc[:keep]])]
     labels = rows.groupby("subject_id")["hearing_loss"].max().rename_axis("subject_pseudonym").reset_index()
     labels["subject_pseudonym"] = prefix + labels["subject_pseudonym"]
     return list(segment_requests(cohort, rows, pseudonym_prefix=prefix)), labels

@@ -136,6 +136,8 @@ def build_report(
     report: dict[str, Any] = {
         "window": {**window, "rows": len(current), "ok": len(ok), "errors": int((status != "ok").sum())},
         "reference_rows": len(reference),
+        # compared per subject when rows name subjects (monitoring/drift.py), else per row
+        "drift_unit": drift["overall"]["unit"],
         "drift": drift,
         "age_probe": age_probe(ok),
         "fairness": {},
@@ -149,16 +151,25 @@ def build_report(
 
 
 def drift_table(report: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per scope: drift share, feature drift, embedding drift score, positive rates."""
+    """One row per scope: units compared, drift share, feature and embedding drift, positive rates."""
     rows = []
     for scope, part in report["drift"].items():
         if "skipped" in part:
-            rows.append({"scope": scope, "current_rows": part["rows"]["current"], "note": part["skipped"]})
+            rows.append(
+                {
+                    "scope": scope,
+                    "current_rows": part["rows"]["current"],
+                    f"current_{part['unit']}s": part["units"]["current"],
+                    "note": part["skipped"],
+                }
+            )
             continue
         rows.append(
             {
                 "scope": scope,
                 "current_rows": part["rows"]["current"],
+                f"current_{part['unit']}s": part["units"]["current"],
+                f"reference_{part['unit']}s": part["units"]["reference"],
                 "drifted_columns": ", ".join(c for c, v in part["columns"].items() if v["drifted"]) or "-",
                 "drift_share": part["drift_share"],
                 "feature_drift_share": part["features"]["drifted_share"],

@@ -28,7 +28,9 @@ from monitoring.report import build_report, load_config, run_report, ui_command,
 pytestmark = pytest.mark.integration
 
 ROWS, SUBJECTS = 1500, 750  # many subjects: windows of different subjects differ little by chance
-DRIFT_GATES = {"drift_share": 0.5, "feature_drift_share": 0.25, "embedding_drift_score": 0.6}
+DRIFT_GATES = {
+    k: load_config()["thresholds"][k] for k in ("drift_share", "feature_drift_share", "embedding_drift_score")
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,8 @@ def test_drift_is_detected_in_a_drifted_window_and_not_in_a_reference_like_one(r
     alarm = build_report(drifted, reference, None, config=config)
 
     overall = calm["drift"]["overall"]
+    assert overall["unit"] == "subject"
+    assert overall["units"]["reference"] == reference["subject_pseudonym"].nunique()
     assert overall["drift_share"] < 0.5 and not overall["columns"]["age"]["drifted"]
     assert overall["features"]["drifted_share"] < 0.05 and not overall["embedding"]["drifted"]
     assert check(calm, DRIFT_GATES) == []
@@ -63,6 +67,48 @@ def test_drift_is_detected_in_a_drifted_window_and_not_in_a_reference_like_one(r
     assert alarm["drift"]["young"]["features"]["drifted_share"] > 0.9
     assert "age_group" not in alarm["drift"]["young"]["columns"]
     assert calm["fairness"] == {} and calm["labelled"] == {"rows": 0, "subjects": 0}
+
+
+def _clustered(rows: int, *, seed: int, subjects: int, young_share: float | None = None) -> pd.DataFrame:
+    """A window whose subjects each carry a feature identity offset, as real faces do."""
+    window, _ = synthetic_window(rows, seed=seed, subjects=subjects, young_share=young_share)
+    codes, names = pd.factorize(window["subject_pseudonym"])
+    identity = np.random.default_rng(seed).normal(0, 0.5, (len(names), FEATURE_DIM)).astype(np.float32)
+    window["current_mean"] = list(np.stack(window["current_mean"].to_numpy()) + identity[codes])
+    return window
+
+
+def test_new_subjects_drawn_like_a_small_clustered_reference_do_not_drift(config) -> None:
+    # the demo's shape: a held-out fold of 16 subjects, about 12 segments each; traffic from new subjects
+    # (16 subjects are few: a seed whose fold happens to be half young would leave an all-young
+    # window's age shift within chance; this one's fold is 5 of 16 young, as expected)
+    reference = _clustered(190, seed=30, subjects=16)
+    like = _clustered(930, seed=21, subjects=80)
+    young = _clustered(400, seed=22, subjects=40, young_share=1.0)
+    rows_config = copy.deepcopy(config)
+    calm = build_report(like, reference, None, config=config)
+    alarm = build_report(young, reference, None, config=config)
+
+    overall = calm["drift"]["overall"]
+    assert calm["drift_unit"] == "subject" and overall["units"] == {"current": 80, "reference": 16}
+    assert overall["rows"] == {"current": 930, "reference": 190}
+    # each column is a 5% test, so one may flag by chance; age must not, nor the gate
+    assert not overall["columns"]["age"]["drifted"] and not overall["columns"]["age_group"]["drifted"]
+    assert check(calm, DRIFT_GATES) == []
+    overall = alarm["drift"]["overall"]
+    assert overall["columns"]["age"]["drifted"] and overall["columns"]["age_group"]["drifted"]
+    assert "drift_share" in {b.metric for b in check(alarm, DRIFT_GATES)}
+
+    # the same rows compared as independent rows: the new subjects alone look drifted
+    anonymous = build_report(
+        like.drop(columns="subject_pseudonym"),
+        reference.drop(columns="subject_pseudonym"),
+        None,
+        config=rows_config,
+    )
+    overall = anonymous["drift"]["overall"]
+    assert anonymous["drift_unit"] == "row" and overall["units"]["current"] == 930
+    assert check(anonymous, DRIFT_GATES) != []
 
 
 def test_fairness_equals_fairness_report_on_the_joined_table(reference, config) -> None:
@@ -141,8 +187,12 @@ def test_snapshots_land_in_the_workspace_and_the_ui_serves_them(
         assert len(json.loads(response.read())) == 2 * len(scopes)
 
 
-def test_reference_frame_of_a_tiny_model_has_the_store_schema(trained_tiny, tiny_split, tmp_path) -> None:
+def test_reference_frame_of_a_tiny_model_has_the_store_schema(
+    trained_tiny, tiny_split, tmp_path, monkeypatch
+) -> None:
     import mlflow
+
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
 
     config = HearingLossConfig(
         variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
