@@ -32,3 +32,11 @@ def test_demo_runs_the_training_pipeline_and_reports_what_it_registered(tmp_path
         assert f"gate {gate}: " in out
     docs = out.split("Great Expectations Data Docs: ")[1].split()[0]
     assert "<html" in Path(docs).read_text().lower()
+    # served: the held-out fold through the kserve client, then two logged windows reported
+    assert "held-out slice over the kserve client: accuracy" in out
+    assert "reference-like window: no drift detected" in out
+    assert "drifted window (mostly young): DRIFT DETECTED" in out
+    report = out.split("=== drifted window (mostly young)")[1]
+    assert "age_group" in report and "f1_gap" in report  # the per-group fairness table
+    html = report.split("html: ")[1].split()[0]
+    assert Path(html).is_file()
