@@ -79,6 +79,37 @@ def serve_start(
         _fail(str(err))
 
 
+@serve_app.command("transformer")
+def serve_transformer_cmd(
+    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the hearing-loss predictor (v2 REST).")],
+    encoder_weights: Annotated[
+        str | None, typer.Option(help="MARLIN-Small checkpoint: a local path or s3:// URI.")
+    ] = None,
+    model_name: Annotated[str, typer.Option(help="The predictor's model name.")] = "hearing_loss",
+    http_port: Annotated[int, typer.Option(help="REST port.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    allow_random_weights: Annotated[
+        bool,
+        typer.Option("--allow-random-weights", help="Start without a checkpoint (features carry nothing)."),
+    ] = False,
+) -> None:
+    """The video-in endpoint: face video in (encoded clips or frame batches), the pipeline's featurize
+    code, then the predictor (a KServe transformer)."""
+    from serving.transformer_server import serve_transformer
+
+    try:
+        serve_transformer(
+            name=model_name,
+            predictor_host=predictor_host,
+            encoder_weights=encoder_weights,
+            host=host,
+            http_port=http_port,
+            allow_random_weights=allow_random_weights,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+
+
 @serve_app.command("package")
 def serve_package(
     ref: Ref,
@@ -145,6 +176,7 @@ def serve_deploy(
             logger_url=cluster.sink_url,
             settings=settings,
             model_storage_uri=model_storage_uri,
+            video_encoder_weights=video_encoder_weights,
         )
         text = deploy(isvc, apply=apply, out=out)
     except (ValueError, FileNotFoundError) as err:

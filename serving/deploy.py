@@ -23,6 +23,7 @@ from kserve.models import (
     V1beta1ModelFormat,
     V1beta1ModelSpec,
     V1beta1PredictorSpec,
+    V1beta1TransformerSpec,
 )
 from kubernetes.client import (
     V1Capabilities,
@@ -151,6 +152,7 @@ def build_inference_service(
     service_account: str | None = None,
     settings: Settings | None = None,
     model_storage_uri: str | None = None,
+    video_encoder_weights: str | None = None,
 ) -> V1beta1InferenceService:
     """One InferenceService serving ``resolved`` for ``family``.
 
@@ -159,7 +161,8 @@ def build_inference_service(
     TorchServe ServingRuntime; ``model_storage_uri`` must then hold the packaged ``.mar`` layout
     (``config/config.properties`` + ``model-store/``), not the pyfunc directory. ``settings`` supplies
     the S3 endpoint the custom container needs (MinIO); ``canary_percent`` applies only when the version
-    replaces another champion (canary rollouts need KServe's Serverless mode).
+    replaces another champion (canary rollouts need KServe's Serverless mode). ``video_encoder_weights``
+    (an s3:// MARLIN checkpoint) adds the video-in transformer in front of the predictor.
     """
     get_family(family)  # an unknown family fails here, naming the known ones
     name = name or family.replace("_", "-")
@@ -210,6 +213,9 @@ def build_inference_service(
         predictor.canary_traffic_percent = canary_percent
     if logger_url:
         predictor.logger = V1beta1LoggerSpec(mode="all", url=logger_url)
+    transformer = None
+    if video_encoder_weights is not None:
+        transformer = _video_transformer(name, video_encoder_weights, cluster, settings, predictor)
     return V1beta1InferenceService(
         api_version=API_VERSION,
         kind="InferenceService",
@@ -227,7 +233,7 @@ def build_inference_service(
                 ANNOTATION_RUN: resolved.run_id,
             },
         ),
-        spec=V1beta1InferenceServiceSpec(predictor=predictor),
+        spec=V1beta1InferenceServiceSpec(predictor=predictor, transformer=transformer),
     )
 
 
@@ -288,6 +294,41 @@ def _platform_container(
         security_context=_locked_down(RUN_AS),
         volume_mounts=[V1VolumeMount(name="tmp", mount_path=TMP)],
     )
+
+
+def _video_transformer(
+    name: str,
+    weights: str,
+    cluster: ClusterConfig,
+    settings: Settings | None,
+    predictor: V1beta1PredictorSpec,
+) -> V1beta1TransformerSpec:
+    """serving/transformer_server.py on the platform image: face video -> features -> the predictor.
+    KServe appends ``--model_name`` and ``--predictor_host`` to its arguments itself."""
+    if urlparse(weights).scheme not in _STORAGE_SCHEMES:
+        raise ValueError(
+            f"video_encoder_weights: {weights!r} cannot be read from the cluster; expected s3://"
+        )
+    container = _platform_container("", name, weights, cluster, _requirements(cluster), settings)
+    container.command = ["python", "-m", "serving.transformer_server"]
+    container.args = [
+        *("--model-name", name, "--encoder-weights", weights),
+        *("--host", "0.0.0.0", "--http-port", str(HTTP_PORT)),
+    ]
+    return V1beta1TransformerSpec(
+        containers=[container],
+        volumes=[V1Volume(name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit="2Gi"))],
+        service_account_name=predictor.service_account_name,
+        automount_service_account_token=False,
+        security_context=predictor.security_context,
+        min_replicas=predictor.min_replicas,
+        max_replicas=predictor.max_replicas,
+    )
+
+
+def _requirements(cluster: ClusterConfig) -> V1ResourceRequirements:
+    # face alignment and the MARLIN encoder run on CPU in the transformer: the CPU pool's requests
+    return V1ResourceRequirements(requests=dict(cluster.cpu.requests), limits=dict(cluster.cpu.limits))
 
 
 def _locked_down(user: int) -> V1SecurityContext:

@@ -110,6 +110,38 @@ def _round_trip(isvc) -> dict:
     return to_dict(back)
 
 
+def test_the_video_transformer_sits_in_front_of_the_predictor() -> None:
+    cluster = load_cluster()
+    weights = "s3://affectops/encoders/marlin_vit_small.pt"
+    got = _round_trip(
+        build_inference_service(_resolved(), family=FAMILY, cluster=cluster, video_encoder_weights=weights)
+    )
+    transformer = got["spec"]["transformer"]
+    (container,) = transformer["containers"]
+    assert container["image"] == cluster.image
+    assert container["command"] == ["python", "-m", "serving.transformer_server"]
+    assert container["args"] == [
+        *("--model-name", "hearing-loss", "--encoder-weights", weights),
+        *("--host", "0.0.0.0", "--http-port", "8080"),
+    ]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["resources"]["requests"] == dict(cluster.cpu.requests)
+    assert transformer["serviceAccountName"] == got["spec"]["predictor"]["serviceAccountName"]
+    # the transformer's own parser accepts what the manifest and KServe pass
+    from serving.transformer_server import parser
+
+    args = parser().parse_args([*container["args"], "--predictor_host", "hl-predictor.ns"])
+    assert (args.model_name, args.predictor_host, args.encoder_weights) == (
+        "hearing-loss",
+        "hl-predictor.ns",
+        weights,
+    )
+    with pytest.raises(ValueError, match="video_encoder_weights"):
+        build_inference_service(
+            _resolved(), family=FAMILY, cluster=cluster, video_encoder_weights="/tmp/w.pt"
+        )
+
+
 def test_gpu_canary_inference_service_field_by_field(monkeypatch: pytest.MonkeyPatch) -> None:
     cluster = load_cluster("cloud-gpu")
     settings = load_settings({"AFFECTOPS_S3_ENDPOINT_URL": "http://minio.affectops.svc.cluster.local:9000"})
