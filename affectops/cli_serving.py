@@ -145,6 +145,9 @@ def serve_deploy(
     profile: Annotated[
         str | None, typer.Option(help="Cluster profile of pipelines/configs/cluster.yaml.")
     ] = None,
+    video_encoder_weights: Annotated[
+        str | None, typer.Option(help="s3:// MARLIN checkpoint: adds the video-in transformer.")
+    ] = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Create or patch it on the current cluster.")
     ] = False,
