@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from models.common import artifact
 from models.expression.model import ExpressionConfig, ExpressionModel, build
 
 FORMAT = 1
@@ -28,8 +29,6 @@ class TrainedModel:
 
 
 def save(trained: TrainedModel, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     config = asdict(trained.config)
     payload = {
         "format": FORMAT,
@@ -38,25 +37,12 @@ def save(trained: TrainedModel, path: Path) -> Path:
         "state_dict": {key: value.detach().cpu() for key, value in trained.model.state_dict().items()},
         "holdout_fold": trained.holdout_fold,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: a reader never sees half a model
-    return path
+    return artifact.write(path, payload)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild the model from an artifact written by ``save``; ready for inference (eval mode)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model artifact at {path}")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises several types for a truncated or foreign file
-        raise ValueError(f"{path} is not a readable expression model artifact: {err}") from err
-    if not isinstance(payload, dict) or payload.get("family") != FAMILY:
-        raise ValueError(f"{path} is not a {FAMILY} model artifact")
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path} has artifact format {payload.get('format')}, this code reads {FORMAT}")
+    payload = artifact.read(path, FAMILY, FORMAT, device)
     model = build(ExpressionConfig(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from models.common import artifact
 from models.hearing_loss.data import AgeScaler
 from models.hearing_loss.model import HearingLossConfig, HearingLossModel, build
 
@@ -32,8 +33,6 @@ class TrainedModel:
 
 
 def save(trained: TrainedModel, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "family": FAMILY,
@@ -43,25 +42,12 @@ def save(trained: TrainedModel, path: Path) -> Path:
         "threshold": trained.threshold,
         "holdout_fold": trained.holdout_fold,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: a reader never sees half a model
-    return path
+    return artifact.write(path, payload)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild the model from an artifact written by ``save``; ready for inference (eval mode)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model artifact at {path}")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises several types for a truncated or foreign file
-        raise ValueError(f"{path} is not a readable hearing-loss model artifact: {err}") from err
-    if not isinstance(payload, dict) or payload.get("family") != FAMILY:
-        raise ValueError(f"{path} is not a {FAMILY} model artifact")
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path} has artifact format {payload.get('format')}, this code reads {FORMAT}")
+    payload = artifact.read(path, FAMILY, FORMAT, device)
     model = build(HearingLossConfig(**payload["config"]))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()

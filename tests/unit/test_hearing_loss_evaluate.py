@@ -97,7 +97,7 @@ def test_evaluation_refuses_a_fold_the_model_trained_on(tiny_split: Path, tmp_pa
 def test_a_corrupt_model_artifact_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="not a readable hearing-loss model artifact"):
+    with pytest.raises(ValueError, match="not a readable hearing_loss model artifact"):
         checkpoint.load(bad)
     with pytest.raises(FileNotFoundError, match="no model artifact"):
         checkpoint.load(tmp_path / "missing.pt")
