@@ -18,7 +18,9 @@ from models.expression import data as expression_data
 from models.expression import dataset as expression_dataset
 from models.expression import evaluate as expression_evaluate
 from models.expression import expectations as expression_expectations
+from models.expression import figures as expression_figures
 from models.expression import model as expression_model
+from models.expression import requests as expression_requests
 from models.expression import serving as expression_serving
 from models.expression import split as expression_split
 from models.expression import summary as expression_summary
@@ -125,6 +127,8 @@ FAMILIES: dict[str, FamilySpec] = {
         example_input=expression_serving.example_input,
         predict_request=expression_serving.predict_request,
         gates=expression_evaluate.PROMOTION_GATES,
+        held_out_requests=expression_requests.held_out_requests,
+        plot_evaluation=expression_figures.plot_evaluation,
     ),
 }
 

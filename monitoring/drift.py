@@ -25,10 +25,18 @@ before comparison: per-dimension drift with the same normed Wasserstein statisti
 numpy on ``feature_units`` units, and embedding drift with Evidently 0.7's domain-classifier method
 (``ModelDriftMethod``) on ``embedding_units`` units, called directly because its metric wrapper runs
 a t-SNE for the plot that costs a minute on 5k rows.
+
+Prediction drift of a classifier with per-frame outputs (the expression family): each request's
+predicted class distribution is logged as ``{output}_share_{k}`` columns (monitoring/records.py); a
+unit's class distribution is its mean share vector, and the two sides' pooled class distributions
+are compared with one Jensen-Shannon distance per output (``{output}_shares``), its threshold raised
+to the same permutation null over units. One verdict, not one per class: eight 5% tests would flag
+an unchanged window one time in three.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
@@ -45,6 +53,36 @@ NUMERIC = ("age", "probability", "age_estimate")
 CATEGORICAL = ("age_group", "gender", "noise_level", "label")
 NUM_METHOD, CAT_METHOD = "wasserstein", "jensenshannon"
 SUBJECT = "subject_pseudonym"
+CLASS_SHARE = re.compile(r"^(?P<output>.+)_share_(?P<k>\d+)$")  # records.class_shares' columns
+
+
+def share_columns(frame: pd.DataFrame) -> list[str]:
+    """The frame's class-share columns, by output then class index."""
+    found = [(m["output"], int(m["k"]), c) for c in frame.columns if (m := CLASS_SHARE.match(str(c)))]
+    return [column for *_, column in sorted(found)]
+
+
+def with_class_shares(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with each of ``columns`` (class shares) whose output it logged: a class a request
+    predicted on no frame is absent from its record, so its share is 0; a request without that
+    output (a failed one) stays NaN."""
+    outputs = {CLASS_SHARE.match(c)["output"] for c in columns}
+    changes = {}
+    for output in outputs:
+        present = [c for c in share_columns(frame) if CLASS_SHARE.match(c)["output"] == output]
+        if not present:
+            continue  # this side never logged the output: nothing to compare it with
+        logged = frame[present].notna().any(axis=1)
+        for column in (c for c in columns if CLASS_SHARE.match(c)["output"] == output):
+            values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
+            changes[column] = values.astype(float).where(~logged | values.notna(), 0.0)
+    return frame.assign(**changes)
+
+
+def align_class_shares(current: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both sides with the union of their class-share columns (``with_class_shares``)."""
+    columns = sorted(set(share_columns(current)) | set(share_columns(reference)))
+    return with_class_shares(current, columns), with_class_shares(reference, columns)
 
 
 def age_groups(ages: pd.Series, groups: Mapping[str, tuple[int, int]]) -> pd.Series:
@@ -103,6 +141,7 @@ def subject_units(frame: pd.DataFrame, feature: str, *, subject_rows: int, seed:
     frame = frame.assign(**{SUBJECT: named})
     grouped = frame.groupby(SUBJECT)
     numeric = [c for c in ("age", "probability", "age_estimate", "label") if c in frame]
+    numeric += share_columns(frame)
     numeric += (
         ["noise_level"]
         if "noise_level" in frame and pd.api.types.is_numeric_dtype(frame["noise_level"])
@@ -155,6 +194,47 @@ def jensen_shannon(current: np.ndarray, reference: np.ndarray, categories: int) 
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.where(p > 0, p * np.log(p / middle), 0.0) + np.where(q > 0, q * np.log(q / middle), 0.0)
     return np.sqrt(np.maximum(kl.sum(axis=1), 0.0) / 2)
+
+
+def pooled_share_distance(current: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (natural log) of the two sides' mean class-share vectors ``[units, C]``
+    (also stacked ``[units, draws, C]``: one distance per draw)."""
+    p, q = reference.mean(axis=0), current.mean(axis=0)
+    middle = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(p > 0, p * np.log(p / middle), 0.0) + np.where(q > 0, q * np.log(q / middle), 0.0)
+    return np.sqrt(np.maximum(kl.sum(axis=-1), 0.0) / 2)
+
+
+def class_distribution_drift(
+    current: pd.DataFrame, reference: pd.DataFrame, output: str, threshold: float, drift: Mapping[str, Any]
+) -> dict:
+    """Drift of ``output``'s predicted class distribution: ``pooled_share_distance`` of the units'
+    class shares, drifted at or over ``threshold`` raised to its permutation null (as a column's)."""
+    columns = [c for c in share_columns(reference) if CLASS_SHARE.match(c)["output"] == output]
+    cur = current[columns].dropna().to_numpy(float)
+    ref = reference[columns].dropna().to_numpy(float)
+    score = float(pooled_share_distance(cur, ref))
+    rng = np.random.default_rng(drift["seed"])
+    pooled = np.concatenate([cur, ref])
+    null = []
+    for _ in range(drift["permutations"]):  # one re-split at a time: [units, C] stays small at 1M rows
+        order = rng.permutation(len(pooled))
+        null.append(pooled_share_distance(pooled[order[: len(cur)]], pooled[order[len(cur) :]]))
+    floor = float(np.quantile(null, drift["null_quantile"])) if null else 0.0
+    effective = max(threshold, floor)
+    classes = [CLASS_SHARE.match(c)["k"] for c in columns]
+    return {
+        "method": "jensenshannon of pooled class shares",
+        "score": score,
+        "threshold": effective,
+        "drifted": score >= effective,
+        "noise_floor": floor,
+        "shares": {
+            "current": dict(zip(classes, cur.mean(axis=0).tolist(), strict=True)),
+            "reference": dict(zip(classes, ref.mean(axis=0).tolist(), strict=True)),
+        },
+    }
 
 
 def permutation_floor(
@@ -305,14 +385,20 @@ def _evidently(
     def method(column: str) -> str:
         return CAT_METHOD if column in columns["categorical"] else NUM_METHOD
 
-    metrics = [
-        # the share the UI charts over time; the per-column verdicts below come from ValueDrift
-        DriftedColumnsCount(
-            columns=scalar,
-            per_column_method={c: method(c) for c in scalar},
-            per_column_threshold={c: thresholds[c] for c in scalar},
-        )
-    ] + [
+    # the share the UI charts over time; Evidently divides by the column count, so a window of class
+    # shares only has none. The per-column verdicts below come from ValueDrift
+    counted = (
+        [
+            DriftedColumnsCount(
+                columns=scalar,
+                per_column_method={c: method(c) for c in scalar},
+                per_column_threshold={c: thresholds[c] for c in scalar},
+            )
+        ]
+        if scalar
+        else []
+    )
+    metrics = counted + [
         ValueDrift(column=c, method=method(c), threshold=thresholds[c])
         for c in numeric + columns["categorical"]
     ]
@@ -352,6 +438,7 @@ def scope_drift(
     units (subjects or rows, as ``unit`` says); ``components`` principal components of the
     features go to Evidently too (for the UI)."""
     drift = config["drift"]
+    current, reference = align_class_shares(current, reference)
     cur = sample(current, drift["sample_units"], drift["seed"])
     ref = sample(reference, drift["sample_units"], drift["seed"] + 1)
     columns = _columns(cur, ref, exclude, unit)
@@ -374,6 +461,10 @@ def scope_drift(
     thresholds |= {c: drift["thresholds"]["numerical"] for c in columns["components"]}
     values, snapshot = _evidently(cur, ref, columns, thresholds, run or {})
     scalar = {c: values[c] | {"noise_floor": floors[c]} for c in scalar_names}
+    categorical = drift["thresholds"]["categorical"]
+    for output in sorted({CLASS_SHARE.match(c)["output"] for c in share_columns(ref)}):
+        if all(f.filter(regex=f"^{re.escape(output)}_share_").notna().any(axis=None) for f in (cur, ref)):
+            scalar[f"{output}_shares"] = class_distribution_drift(cur, ref, output, categorical, drift)
     drifted = sum(v["drifted"] for v in scalar.values())
     result = {
         "unit": unit,
@@ -432,6 +523,7 @@ def drift_report(
 
     drift, groups = config["drift"], config["age_groups"]
     unit = comparison_unit(current, reference)
+    current, reference = align_class_shares(current, reference)
     rows = {"current": with_age_group(current, groups), "reference": with_age_group(reference, groups)}
     units = rows
     if unit == "subject":

@@ -3,7 +3,10 @@
 One flat record per inference, shared by the sink (from KServe's logged events), the reference data
 logged with a registered version (from its held-out predictions) and the reports that compare them.
 Family-generic: an input tensor ``[T, D]`` becomes ``{name}_frames`` (T) and ``{name}_mean`` /
-``{name}_std`` (D floats each, over the first axis); a scalar output keeps its name.
+``{name}_std`` (D floats each, over the first axis); a scalar output keeps its name, and a per-frame
+integer output ``[T]`` (class indices, e.g. expression labels) becomes its class shares
+``{name}_share_{k}``, the fraction of the request's frames predicted as class ``k`` (classes with no
+frame are absent: 0, see ``monitoring.drift.with_class_shares``).
 """
 
 from __future__ import annotations
@@ -43,12 +46,29 @@ def summarize_inputs(tensors: Mapping[str, np.ndarray]) -> dict[str, Any]:
     return summary
 
 
+def class_shares(name: str, value: np.ndarray) -> dict[str, float]:
+    """``{name}_share_{k}``: the fraction of the frames of a per-frame class output ``[T]`` that are
+    class ``k``, for each class present (the predicted class distribution of one request)."""
+    labels = np.asarray(value)
+    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{name}: class shares need integer class indices [T], got {labels.dtype} {labels.shape}"
+        )
+    if labels.min() < 0:
+        raise ValueError(f"{name}: class indices must be >= 0, got {int(labels.min())}")
+    counts = np.bincount(labels)
+    return {f"{name}_share_{k}": float(n / labels.size) for k, n in enumerate(counts) if n}
+
+
 def scalar_outputs(outputs: Mapping[str, Any]) -> dict[str, float | int]:
-    """Outputs with one value (probability, label, age_estimate, ...) as plain numbers; others dropped."""
+    """Outputs with one value (probability, label, age_estimate, ...) as plain numbers; a per-frame
+    integer output of several frames as its class shares (``class_shares``); others dropped."""
     kept: dict[str, float | int] = {}
     for name, value in outputs.items():
         array = np.asarray(value)
         if array.size == 1:
             item = array.reshape(-1)[0].item()
             kept[name] = item if isinstance(item, (int, float)) else float(item)
+        elif array.ndim == 1 and np.issubdtype(array.dtype, np.integer) and array.min() >= 0:
+            kept.update(class_shares(name, array))
     return kept

@@ -1,0 +1,105 @@
+"""Prediction drift of a per-frame classifier: class shares in the inference record, compared per class."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring.drift import align_class_shares, scope_drift
+from monitoring.records import class_shares, scalar_outputs
+from monitoring.report import load_config
+
+pytestmark = pytest.mark.unit
+
+UNIFORM = np.full(8, 1 / 8)
+HAPPY = np.array([0.08, 0.08, 0.08, 0.08, 0.44, 0.08, 0.08, 0.08])  # happiness (class 4) from 1/8 to 44%
+
+
+def test_a_per_frame_class_output_becomes_its_class_shares() -> None:
+    outputs = {
+        "probabilities": np.full((6, 8), 1 / 8, np.float32),  # per-frame floats: dropped
+        "labels": np.array([0, 0, 3, 3, 3, 7]),
+    }
+    assert scalar_outputs(outputs) == {
+        "labels_share_0": 2 / 6,
+        "labels_share_3": 3 / 6,
+        "labels_share_7": 1 / 6,
+    }
+    # the hearing-loss record is unchanged: scalars keep their names
+    assert scalar_outputs({"probability": np.float32(0.25), "label": np.int64(1)}) == {
+        "probability": 0.25,
+        "label": 1,
+    }
+    with pytest.raises(ValueError, match="labels: class indices must be >= 0"):
+        class_shares("labels", np.array([0, -1]))
+    with pytest.raises(ValueError, match="labels: class shares need integer"):
+        class_shares("labels", np.array([0.5, 1.0]))
+
+
+def test_absent_classes_are_zero_and_failed_requests_stay_missing() -> None:
+    current = pd.DataFrame([{"labels_share_0": 1.0}, {"status": "error"}])
+    reference = pd.DataFrame([{"labels_share_2": 0.5, "labels_share_5": 0.5}])
+    current, reference = align_class_shares(current, reference)
+    assert current[["labels_share_0", "labels_share_2", "labels_share_5"]].iloc[0].tolist() == [1.0, 0.0, 0.0]
+    assert current[["labels_share_0", "labels_share_2"]].iloc[1].isna().all()
+    assert reference[["labels_share_0", "labels_share_2", "labels_share_5"]].iloc[0].tolist() == [
+        0.0,
+        0.5,
+        0.5,
+    ]
+
+
+def _window(classes: np.ndarray, requests: int, seed: int) -> pd.DataFrame:
+    """Logged requests of 150 frames each, in the store's schema: per-request class mixes drawn around
+    ``classes`` with expressions persisting over ~30-frame episodes, and a small input summary."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(requests):
+        episodes = rng.choice(8, size=5, p=classes)
+        labels = np.repeat(episodes, 30)
+        outputs = {"probabilities": np.eye(8, dtype=np.float32)[labels], "labels": labels}
+        summary = {"mae_mean": rng.standard_normal(16).astype(np.float32), "mae_frames": len(labels)}
+        rows.append({"inference_id": f"{seed}-{k}", "status": "ok", **scalar_outputs(outputs), **summary})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    config = copy.deepcopy(load_config())
+    config["drift"]["feature_column"] = "mae_mean"  # the expression family's input summary
+    return config
+
+
+def test_a_shifted_class_mix_is_flagged_and_the_same_mix_is_not(config: dict) -> None:
+    reference = _window(UNIFORM, 120, seed=0)
+    same, _ = scope_drift(_window(UNIFORM, 120, seed=1), reference, config)
+    shifted, _ = scope_drift(_window(HAPPY, 120, seed=2), reference, config)
+    # one verdict on the whole class distribution, beside the window's other columns
+    assert list(same["columns"]) == ["labels_shares"] == list(shifted["columns"])
+    unchanged, moved = same["columns"]["labels_shares"], shifted["columns"]["labels_shares"]
+    assert not unchanged["drifted"] and unchanged["score"] < unchanged["threshold"]
+    assert unchanged["noise_floor"] > 0 and unchanged["score"] < 0.1
+    assert moved["drifted"] and moved["score"] >= moved["threshold"] >= 0.1
+    assert (shifted["drift_share"], same["drift_share"]) == (1.0, 0.0)
+    # the report carries the two sides' class distributions: happiness (class 4) is the one that rose
+    rise = {
+        k: moved["shares"]["current"][k] - moved["shares"]["reference"][k] for k in moved["shares"]["current"]
+    }
+    assert max(rise, key=rise.get) == "4" and rise["4"] > 0.2
+
+
+def test_class_distribution_is_compared_per_subject_when_rows_name_subjects(config: dict) -> None:
+    from monitoring.drift import drift_report
+
+    def with_subjects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+        # drift reports group by age: here every subject is young, so the other groups are skipped
+        rng = np.random.default_rng(seed)
+        subjects, ages = rng.integers(0, 30, len(frame)), rng.integers(18, 40, 30)
+        return frame.assign(subject_pseudonym=[f"s{seed}-{k}" for k in subjects], age=ages[subjects])
+
+    reference = with_subjects(_window(UNIFORM, 240, seed=0), 0)
+    report, _ = drift_report(with_subjects(_window(HAPPY, 240, seed=3), 3), reference, config)
+    assert report["overall"]["unit"] == "subject" and report["overall"]["columns"]["labels_shares"]["drifted"]
