@@ -192,6 +192,8 @@ def test_reference_frame_of_a_tiny_model_has_the_store_schema(
 ) -> None:
     import mlflow
 
+    from components.tracking import mlflow_run
+
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
 
     config = HearingLossConfig(
@@ -209,12 +211,14 @@ def test_reference_frame_of_a_tiny_model_has_the_store_schema(
     settings = load_settings(
         {"AFFECTOPS_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     )
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     local = tmp_path / REFERENCE_ARTIFACT
     local.parent.mkdir(parents=True)
     frame.to_parquet(local)
-    with mlflow.start_run() as run:
+    # a run of an experiment of this database: another test may have left mlflow's active experiment
+    # pointing into its own
+    with mlflow_run(settings, experiment="reference-test"):
         mlflow.log_artifact(str(local), artifact_path="reference")
+        run = mlflow.active_run()
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     client.create_registered_model("hearing_loss")
     version = client.create_model_version(
