@@ -100,52 +100,67 @@ def labels_add(
 
 @monitor_app.command("report")
 def monitor_report(
-    model: Annotated[str, typer.Option(help="Registered model (= family) to report on.")],
+    model: Annotated[
+        list[str],
+        typer.Option(help="Registered model (= family) to report on; repeat it to report on several."),
+    ],
     version: Annotated[
-        int | None, typer.Option(help="Model version (default: the champion); its logged reference data.")
+        int | None,
+        typer.Option(help="Model version (default: the champion), its reference data. One --model only."),
     ] = None,
     window: Annotated[str | None, typer.Option(help="The last N m/h/d, e.g. 7d.")] = None,
     start: Annotated[str | None, typer.Option(help="Window start, ISO 8601 (naive = UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="Window end (exclusive), ISO 8601.")] = None,
     store: Store = None,
     out: Annotated[
-        Path | None, typer.Option(help="Report directory (default: under $AFFECTOPS_HOME/reports).")
+        Path | None,
+        typer.Option(help="Report directory (default: under $AFFECTOPS_HOME/reports). One --model only."),
     ] = None,
     webhook: Annotated[str | None, typer.Option(help="POST each alert here as JSON.")] = None,
     retrain_dataset: Annotated[
         str | None,
         typer.Option(
-            help="On a breach, start the training pipeline on this dataset URI (KFP, else kfp.local)."
+            help="On a breach, start the training pipeline on this dataset URI (KFP, else kfp.local). "
+            "One --model only."
         ),
     ] = None,
 ) -> None:
     """Drift (overall and per age group), fairness once labels join and the age probe, for the serving
-    version against its reference data; breaches of monitoring.yaml's thresholds become alerts (exit 1)."""
+    version against its reference data, as the family's monitoring config says; breaches of its
+    thresholds become alerts. Every model is reported even when an earlier one fails; the exit code is
+    2 if a report could not be made, else 1 if a threshold was breached."""
     from monitoring.job import report_window, retrain
 
+    if len(model) > 1 and (version is not None or out is not None or retrain_dataset is not None):
+        _fail("--version, --out and --retrain-dataset apply to one model; give a single --model with them")
     since, until = parse_window(window, start, end)
-    try:
-        result = report_window(
-            model,
-            settings=load_settings(),
-            store_root=_root(store),
-            version=version,
-            start=since,
-            end=until,
-            out_dir=out,
-            webhook_url=webhook,
-        )
-    except ValueError as err:
-        _fail(str(err))
-    typer.echo(format_result(result))
-    if result.breaches:
-        if retrain_dataset:
-            settings = load_settings()
-            run = retrain(
-                result, family=model, dataset_uri=retrain_dataset, store_root=_root(store), settings=settings
+    settings = load_settings()
+    failed, breached = False, False
+    for name in model:
+        try:
+            result = report_window(
+                name,
+                settings=settings,
+                store_root=_root(store),
+                version=version,
+                start=since,
+                end=until,
+                out_dir=out,
+                webhook_url=webhook,
             )
-            typer.echo(f"retraining started: {run}")
-        raise typer.Exit(1)
+        except ValueError as err:
+            typer.secho(f"error: {name}: {err}", fg="red", err=True)
+            failed = True
+            continue
+        typer.echo(format_result(result))
+        if result.breaches:
+            breached = True
+            if retrain_dataset:
+                root, uri = _root(store), retrain_dataset
+                run = retrain(result, family=name, dataset_uri=uri, store_root=root, settings=settings)
+                typer.echo(f"retraining started: {run}")
+    if failed or breached:
+        raise typer.Exit(2 if failed else 1)
 
 
 def format_result(result) -> str:
@@ -162,7 +177,8 @@ def format_result(result) -> str:
     if report["fairness"]:
         lines.append(fairness_table(report).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     probe = report["age_probe"]
-    lines.append(f"age probe (Fig. 5): r {probe['r']}, p {probe['p']}, {probe['subjects']} subjects")
+    if probe is not None:
+        lines.append(f"age probe (Fig. 5): r {probe['r']}, p {probe['p']}, {probe['subjects']} subjects")
     lines += [f"{name}: {path}" for name, path in report["paths"].items()]
     lines += [f"ALERT {breach.message}" for breach in result.breaches]
     lines.append(f"alerts: {result.alerts}" if result.breaches else "no threshold breached")

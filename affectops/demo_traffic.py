@@ -8,95 +8,18 @@ reported: drift must show in the second and not in the first.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from affectops.local_services import free_port, running, send, wait_stored
 from affectops.settings import Settings
 
 FAMILY = "hearing_loss"
-CONCURRENCY = 8
 YOUNG_SHARE_DRIFTED = 0.85
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get_json(url: str) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.loads(response.read() or b"null")
-    except (OSError, urllib.error.URLError, ValueError):
-        return None
-
-
-@contextmanager
-def _process(args: list[str], log: Path, ready_url: str, timeout: float = 120.0) -> Iterator[None]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "affectops", *args], stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while _get_json(ready_url) is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"`affectops {' '.join(args)}` did not come up; its log: {log}")
-            time.sleep(0.2)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _request(metadata: dict[str, Any], tensors: dict[str, np.ndarray]):
-    from kserve import InferInput, InferRequest
-
-    inputs = []
-    for name, value in tensors.items():
-        infer_input = InferInput(name, list(value.shape), "FP32")
-        infer_input.set_data_from_numpy(value, binary_data=True)
-        inputs.append(infer_input)
-    return InferRequest(FAMILY, inputs, request_id=metadata["request_id"], parameters=metadata)
-
-
-async def _send(url: str, requests: list[tuple[dict, dict]]) -> list[dict[str, float]]:
-    """Every request through kserve's InferenceRESTClient (v2, binary tensors), CONCURRENCY at a time."""
-    from kserve import InferenceRESTClient, RESTConfig
-
-    client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=60))
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(metadata: dict, tensors: dict) -> dict[str, float]:
-        async with gate:
-            response = await client.infer(url, _request(metadata, tensors), model_name=FAMILY)
-        return {out.name: float(out.as_numpy().reshape(-1)[0]) for out in response.outputs}
-
-    try:
-        return await asyncio.gather(*(one(m, t) for m, t in requests))
-    finally:
-        await client.close()
 
 
 def _cohort(settings: Settings, name: str, seed: int, subjects: int) -> Path:
@@ -135,16 +58,6 @@ def _traffic(cohort: Path, prefix: str, *, young_share: float | None, seed: int)
     return list(segment_requests(cohort, rows, pseudonym_prefix=prefix)), labels
 
 
-def _wait_stored(sink_url: str, expected: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stats = _get_json(f"{sink_url}/stats") or {}
-        if stats.get("stored", 0) + stats.get("duplicates", 0) >= expected:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"the sink stored {stats.get('stored')} of {expected} events within {timeout:.0f} s")
-
-
 def _drift_line(name: str, result) -> str:
     """The window's verdict is the drift gate's (monitoring.yaml): single columns drift by chance at 5%."""
     overall = result.report["drift"]["overall"]
@@ -168,20 +81,21 @@ def serve_and_monitor(settings: Settings, split: Path, holdout_fold: int, *, see
     from monitoring.labels import add_labels
     from monitoring.store import default_root
 
-    sink_port, http_port, grpc_port = _free_port(), _free_port(), _free_port()
+    sink_port, http_port, grpc_port = free_port(), free_port(), free_port()
     sink_url, url = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{http_port}"
     store = default_root(settings)
     logs = settings.home / "logs"
     sink_args = ["monitor", "sink", "--port", str(sink_port), "--compact-interval", "5"]
     serve_args = ["serve", f"{FAMILY}@champion", "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     with (
-        _process(sink_args, logs / "sink.log", f"{sink_url}/healthz"),
-        _process([*serve_args, "--log-url", sink_url], logs / "serve.log", f"{url}/v2/models/{FAMILY}/ready"),
+        running(sink_args, logs / "sink.log", f"{sink_url}/healthz"),
+        running([*serve_args, "--log-url", sink_url], logs / "serve.log", f"{url}/v2/models/{FAMILY}/ready"),
     ):
         print(f"serving {FAMILY}@champion on {url} (v2 REST), logging to the sink on {sink_url}")
         frame = load_split(split)
         held_out = frame[frame["fold"] == holdout_fold]
-        outputs = asyncio.run(_send(url, list(segment_requests(split, held_out, pseudonym_prefix="demo-"))))
+        answers = send(url, FAMILY, list(segment_requests(split, held_out, pseudonym_prefix="demo-")))
+        outputs = [{name: float(value.reshape(-1)[0]) for name, value in out.items()} for out in answers]
         predicted = np.array([int(out["label"]) for out in outputs])
         accuracy = float((predicted == held_out["hearing_loss"].to_numpy()).mean())
         for (_, segment), out in list(zip(held_out.iterrows(), outputs, strict=True))[:3]:
@@ -192,7 +106,7 @@ def serve_and_monitor(settings: Settings, split: Path, holdout_fold: int, *, see
             )
         print(f"held-out slice over the kserve client: accuracy {accuracy:.3f} on {len(held_out)} segments")
         sent = len(held_out)
-        _wait_stored(sink_url, 2 * sent)  # logged before the first window opens: windows are by log time
+        wait_stored(sink_url, 2 * sent)  # logged before the first window opens: windows are by log time
 
         windows = {}
         for name, window_seed, young_share in (
@@ -202,9 +116,9 @@ def serve_and_monitor(settings: Settings, split: Path, holdout_fold: int, *, see
             cohort = _cohort(settings, f"traffic-{window_seed}", window_seed, subjects)
             requests, labels = _traffic(cohort, f"w{window_seed}-", young_share=young_share, seed=window_seed)
             start = datetime.now(UTC)
-            asyncio.run(_send(url, requests))
+            send(url, FAMILY, requests)
             sent += len(requests)
-            _wait_stored(sink_url, 2 * sent)
+            wait_stored(sink_url, 2 * sent)
             windows[name] = (start, datetime.now(UTC))
             add_labels(labels, store)
             print(f"sent {len(requests)} requests of {labels.shape[0]} subjects as the {name}; labels added")

@@ -43,10 +43,10 @@ PRESET_COLUMNS = [
 
 
 def _preset_table(frame: pd.DataFrame) -> pd.DataFrame:
+    from monitoring.config import load_config
     from monitoring.drift import with_age_group
-    from monitoring.report import load_config
 
-    table = with_age_group(frame, load_config()["age_groups"])
+    table = with_age_group(frame, load_config("hearing_loss")["age_groups"])
     return table.assign(hour=pd.to_datetime(table["timestamp"]).dt.hour.astype(str))[PRESET_COLUMNS]
 
 
@@ -72,7 +72,8 @@ def _one(kind: str, rows: int, reference_rows: int) -> dict:
             Dataset.from_pandas(ref, data_definition=definition),
         )
         return {"seconds": time.perf_counter() - start}
-    from monitoring.report import load_config, run_report
+    from monitoring.config import load_config
+    from monitoring.report import run_report
 
     with tempfile.TemporaryDirectory() as home:
         start = time.perf_counter()
@@ -81,7 +82,7 @@ def _one(kind: str, rows: int, reference_rows: int) -> dict:
             current,
             reference,
             labels,
-            config=load_config(),
+            config=load_config("hearing_loss"),
             home=Path(home),
             out_dir=Path(home) / "out",
         )

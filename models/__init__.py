@@ -79,6 +79,9 @@ class FamilySpec:
     held_out_requests: Callable[[Path, int], Iterator[tuple[dict, dict[str, np.ndarray]]]] | None = None
     # plot_evaluation(report, reference frame, out_dir) -> PNG paths logged with a registered version
     plot_evaluation: Callable[[Mapping, pd.DataFrame, Path], list[Path]] | None = None
+    # what monitoring reports and gates for the served model, over the platform's defaults
+    # (monitoring/config.py): age groups, feature column, labels, thresholds. None: not monitored
+    monitoring: Path | None = None
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -105,6 +108,7 @@ FAMILIES: dict[str, FamilySpec] = {
         gates=hearing_loss_evaluate.PROMOTION_GATES,
         held_out_requests=hearing_loss_requests.held_out_requests,
         plot_evaluation=hearing_loss_figures.plot_evaluation,
+        monitoring=Path(hearing_loss_model.__file__).parent / "monitoring.yaml",
     ),
     "expression": FamilySpec(
         name="expression",
@@ -129,6 +133,7 @@ FAMILIES: dict[str, FamilySpec] = {
         gates=expression_evaluate.PROMOTION_GATES,
         held_out_requests=expression_requests.held_out_requests,
         plot_evaluation=expression_figures.plot_evaluation,
+        monitoring=Path(expression_model.__file__).parent / "monitoring.yaml",
     ),
 }
 

@@ -36,6 +36,7 @@ an unchanged window one time in three.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -117,6 +118,37 @@ def feature_matrix(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.stack(values).astype(np.float32) if len(values) else np.zeros((0, 0), np.float32)
 
 
+def with_feature_vector(
+    current: pd.DataFrame, reference: pd.DataFrame, pattern: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Both sides with the input summary named by ``pattern`` as one vector column, and its name.
+
+    ``pattern`` is a column name, or an fnmatch pattern whose matching list columns of the reference
+    are concatenated in name order into a column named ``a+b+...`` (a request's inputs, e.g.
+    ``*_mean``); None: no feature column (the family compares none). The current side must have
+    every matched column: a window of another feature set is not comparable.
+    """
+    if pattern is None:
+        return current, reference, None
+    if not any(c in pattern for c in "*?["):
+        return current, reference, pattern
+    matched = sorted(c for c in map(str, reference.columns) if fnmatch.fnmatchcase(c, pattern))
+    if not matched:
+        raise ValueError(f"feature_column: no reference column matches {pattern!r}")
+    missing = [c for c in matched if c not in current]
+    if missing:
+        raise ValueError(f"{missing}: in the reference but not in the window; its inputs differ")
+    if len(matched) == 1:
+        return current, reference, matched[0]
+    name = "+".join(matched)
+
+    def joined(frame: pd.DataFrame) -> pd.DataFrame:
+        rows = [np.concatenate(vectors) for vectors in frame[matched].itertuples(index=False)]
+        return frame.assign(**{name: rows})
+
+    return joined(current), joined(reference), name
+
+
 def comparison_unit(current: pd.DataFrame, reference: pd.DataFrame) -> str:
     """ "subject" when both sides name the subject of some rows, else "row"."""
     named = all(SUBJECT in f and f[SUBJECT].notna().any() for f in (current, reference))
@@ -130,7 +162,7 @@ def _mode(frame: pd.DataFrame, column: str) -> pd.Series:
     return counts.drop_duplicates(SUBJECT).set_index(SUBJECT)[column]
 
 
-def subject_units(frame: pd.DataFrame, feature: str, *, subject_rows: int, seed: int) -> pd.DataFrame:
+def subject_units(frame: pd.DataFrame, feature: str | None, *, subject_rows: int, seed: int) -> pd.DataFrame:
     """One row per subject: its attributes (age, gender; noise level's mode, or mean when in dBA),
     the means of its probability, age estimate and label (its positive rate), ``segments`` (its row
     count) and the mean of ``feature`` over at most ``subject_rows`` seeded rows of it.
@@ -152,7 +184,7 @@ def subject_units(frame: pd.DataFrame, feature: str, *, subject_rows: int, seed:
     for column in ("gender", "noise_level"):
         if column in frame and column not in units:
             units[column] = _mode(frame, column)
-    if feature in frame:
+    if feature is not None and feature in frame:
         # a subject's mean over a few dozen segments is already precise; capping keeps 1M rows cheap
         capped = frame.sample(frac=1.0, random_state=seed).groupby(SUBJECT).head(subject_rows)
         matrix = feature_matrix(capped, feature)
@@ -430,22 +462,26 @@ def scope_drift(
     config: Mapping[str, Any],
     *,
     unit: str = "row",
+    feature: str | None = None,
     exclude: tuple[str, ...] = (),
     components: int = 0,
     run: Mapping[str, Any] | None = None,
 ) -> tuple[dict, Snapshot]:
     """Drift of one scope (the whole window or one age group) on seeded samples of both sides'
-    units (subjects or rows, as ``unit`` says); ``components`` principal components of the
-    features go to Evidently too (for the UI)."""
+    units (subjects or rows, as ``unit`` says); ``feature`` names the input-summary vector column
+    compared per dimension and as an embedding (None: none), and ``components`` of its principal
+    components go to Evidently too (for the UI)."""
     drift = config["drift"]
     current, reference = align_class_shares(current, reference)
     cur = sample(current, drift["sample_units"], drift["seed"])
     ref = sample(reference, drift["sample_units"], drift["seed"] + 1)
     columns = _columns(cur, ref, exclude, unit)
-    feature, rows = drift["feature_column"], drift["feature_units"]
-    # the samples are shuffled, so a prefix is a uniform subsample
-    cur_x, ref_x = feature_matrix(cur.iloc[:rows], feature), feature_matrix(ref.iloc[:rows], feature)
-    columns["components"] = [f"{feature}_pc{j + 1}" for j in range(min(components, len(ref_x)))]
+    columns["components"] = []
+    if feature is not None:
+        # the samples are shuffled, so a prefix is a uniform subsample
+        rows = drift["feature_units"]
+        cur_x, ref_x = feature_matrix(cur.iloc[:rows], feature), feature_matrix(ref.iloc[:rows], feature)
+        columns["components"] = [f"{feature}_pc{j + 1}" for j in range(min(components, len(ref_x)))]
     if columns["components"]:
         # the reference's principal axes, so the UI can chart the features' drift over time
         center = ref_x.mean(axis=0)
@@ -473,16 +509,18 @@ def scope_drift(
         "columns": scalar,
         "drifted_columns": drifted,
         "drift_share": drifted / len(scalar) if scalar else None,
-        "features": dimension_drift(
-            cur_x, ref_x, drift["thresholds"]["numerical"], seed=drift["seed"], null_draws=drift["null_draws"]
-        ),
+        "feature_column": feature,
         "components": {c: values[c] for c in columns["components"]},
-        "embedding": embedding_drift(
+    }
+    if feature is not None:
+        result["features"] = dimension_drift(
+            cur_x, ref_x, drift["thresholds"]["numerical"], seed=drift["seed"], null_draws=drift["null_draws"]
+        )
+        result["embedding"] = embedding_drift(
             cur_x[: drift["embedding_units"]],
             ref_x[: drift["embedding_units"]],
             drift["thresholds"]["embedding_auc"],
-        ),
-    }
+        )
     return result, snapshot
 
 
@@ -513,31 +551,36 @@ def drift_report(
 ) -> tuple[dict, dict[str, Snapshot]]:
     """Drift overall and per age group: ``({"overall": ..., "<group>": ...}, {scope: snapshot})``.
 
-    Compared per subject when both sides name subjects, else per row (each scope's ``unit``). A
-    group with fewer than ``min_group_units`` units on either side is reported as skipped; each
-    snapshot is tagged with ``tags`` and its scope, and dated ``timestamp`` (the window's end).
+    Compared per subject when both sides name subjects, else per row (each scope's ``unit``). With
+    no ``age_groups`` in the config (a family whose requests carry no age) there is the overall
+    scope only. A group with fewer than ``min_group_units`` units on either side is reported as
+    skipped; each snapshot is tagged with ``tags`` and its scope, and dated ``timestamp`` (the
+    window's end).
     """
 
     def run(scope: str) -> dict[str, Any]:
         return {"tags": [*tags, f"scope:{scope}"], "timestamp": timestamp, "name": scope}
 
-    drift, groups = config["drift"], config["age_groups"]
+    drift, groups = config["drift"], config.get("age_groups") or {}
+
+    def grouped(frame: pd.DataFrame) -> pd.DataFrame:
+        return with_age_group(frame, groups) if groups else frame
+
     unit = comparison_unit(current, reference)
     current, reference = align_class_shares(current, reference)
-    rows = {"current": with_age_group(current, groups), "reference": with_age_group(reference, groups)}
+    current, reference, feature = with_feature_vector(current, reference, drift["feature_column"])
+    rows = {"current": grouped(current), "reference": grouped(reference)}
     units = rows
     if unit == "subject":
         options = {"subject_rows": drift["subject_rows"], "seed": drift["seed"]}
-        units = {
-            side: with_age_group(subject_units(frame, drift["feature_column"], **options), groups)
-            for side, frame in rows.items()
-        }
+        units = {side: grouped(subject_units(frame, feature, **options)) for side, frame in rows.items()}
     result, snapshots = {}, {}
     overall, snapshots["overall"] = scope_drift(
         units["current"],
         units["reference"],
         config,
         unit=unit,
+        feature=feature,
         components=drift["components"],
         run=run("overall"),
     )
@@ -555,7 +598,7 @@ def drift_report(
             }
             continue
         part, snapshots[name] = scope_drift(
-            cur, ref, config, unit=unit, exclude=("age_group",), run=run(name)
+            cur, ref, config, unit=unit, feature=feature, exclude=("age_group",), run=run(name)
         )
         result[name] = part | _rates(in_group["current"], in_group["reference"])
     return result, snapshots

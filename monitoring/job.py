@@ -42,9 +42,10 @@ def report_window(
     """
     from components.promotion import champion_version
     from monitoring import alerts, gates
+    from monitoring.config import load_config
     from monitoring.labels import read_labels
     from monitoring.reference import load_reference
-    from monitoring.report import load_config, run_report
+    from monitoring.report import run_report
     from monitoring.store import InferenceStore
 
     version = version or champion_version(model, settings=settings)
@@ -57,7 +58,7 @@ def report_window(
         raise ValueError(
             f"no logged inferences of {model} version {version} in the window under {store_root}"
         )
-    config = config or load_config()
+    config = config or load_config(model)  # the registered model's name is its family's
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     report = run_report(
         model,

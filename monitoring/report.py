@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from evidently.core.report import Snapshot
 from evidently.ui.workspace import Workspace
 from scipy import stats
@@ -24,17 +23,7 @@ from scipy import stats
 from models.common.fairness import fairness_report
 from monitoring.drift import drift_report, with_age_group
 
-CONFIG = Path(__file__).parent / "configs" / "monitoring.yaml"
 WORKSPACE = "evidently"  # under settings.home
-
-
-def load_config(path: Path | None = None) -> dict:
-    """The monitoring config (default: monitoring/configs/monitoring.yaml)."""
-    config = yaml.safe_load(Path(path or CONFIG).read_text())
-    for key in ("age_groups", "drift", "fairness", "thresholds"):
-        if key not in config:
-            raise ValueError(f"{path or CONFIG}: missing section {key!r}")
-    return config
 
 
 def workspace_dir(home: Path) -> Path:
@@ -58,8 +47,11 @@ def ui_command(home: Path, host: str = "127.0.0.1", port: int = 8000) -> list[st
     ]
 
 
-def age_probe(frame: pd.DataFrame) -> dict[str, float | int | None]:
-    """Pearson r between the age estimate and true age, one point per subject (paper Fig. 5)."""
+def age_probe(frame: pd.DataFrame) -> dict[str, float | int | None] | None:
+    """Pearson r between the age estimate and true age, one point per subject (paper Fig. 5); None
+    for a model that estimates no age."""
+    if "age_estimate" not in frame:
+        return None
     needed = {"subject_pseudonym", "age", "age_estimate"}
     if not needed <= set(frame):
         return {"r": None, "p": None, "subjects": 0}
@@ -70,25 +62,26 @@ def age_probe(frame: pd.DataFrame) -> dict[str, float | int | None]:
     return {"r": float(r), "p": float(p), "subjects": len(points)}
 
 
-def join_labels(current: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """Inferences whose subject has a ground-truth label, with its ``hearing_loss`` column."""
-    missing = {"subject_pseudonym", "hearing_loss"} - set(labels)
+def join_labels(current: pd.DataFrame, labels: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Inferences whose subject has a ground-truth label, with its ``column`` (e.g. hearing_loss)."""
+    missing = {"subject_pseudonym", column} - set(labels)
     if missing:
         raise ValueError(f"labels: missing columns {sorted(missing)}")
     # a later screening result replaces an earlier one
-    latest = labels.drop_duplicates("subject_pseudonym", keep="last")[["subject_pseudonym", "hearing_loss"]]
+    latest = labels.drop_duplicates("subject_pseudonym", keep="last")[["subject_pseudonym", column]]
     return current.merge(latest, on="subject_pseudonym", how="inner")
 
 
 def fairness_section(joined: pd.DataFrame, config: Mapping[str, Any]) -> dict:
     """fairness_report by each configured feature on the labelled inferences, bootstrapping subjects."""
     options = config["fairness"]
+    truth = options["label_column"]
     features = [f for f in options["features"] if f in joined and joined[f].notna().any()]
-    table = joined.dropna(subset=[*features, "label", "hearing_loss"])
+    table = joined.dropna(subset=[*features, "label", truth])
     if table.empty or not features:
         return {}
     return fairness_report(
-        table["hearing_loss"].astype(int),
+        table[truth].astype(int),
         table["label"].astype(int),
         {f: table[f] for f in features},
         clusters=table["subject_pseudonym"],
@@ -117,8 +110,10 @@ def build_report(
 ) -> dict:
     """Drift (overall and per age group), fairness where labels join, and the age probe, as a dict.
 
-    Only successful inferences (status "ok") are compared; errors are counted. Pass ``snapshots``
-    to receive the Evidently runs (one per scope) for ``save_report``.
+    What is compared and joined is the family's ``config`` (monitoring/config.py): no age groups, no
+    per-group scopes; no ``fairness.label_column``, no labels joined. Only successful inferences
+    (status "ok") are compared; errors are counted. Pass ``snapshots`` to receive the Evidently runs
+    (one per scope) for ``save_report``.
     """
     if current.empty:
         raise ValueError("current: the window has no inferences")
@@ -143,8 +138,11 @@ def build_report(
         "fairness": {},
         "labelled": {"rows": 0, "subjects": 0},
     }
-    if labels is not None and not labels.empty:
-        joined = with_age_group(join_labels(ok, labels), config["age_groups"])
+    truth = config["fairness"]["label_column"]
+    if truth is not None and labels is not None and not labels.empty:
+        joined = join_labels(ok, labels, truth)
+        if config["age_groups"]:
+            joined = with_age_group(joined, config["age_groups"])
         report["labelled"] = {"rows": len(joined), "subjects": int(joined["subject_pseudonym"].nunique())}
         report["fairness"] = fairness_section(joined, config)
     return report
@@ -172,13 +170,14 @@ def drift_table(report: Mapping[str, Any]) -> pd.DataFrame:
                 f"reference_{part['unit']}s": part["units"]["reference"],
                 "drifted_columns": ", ".join(c for c, v in part["columns"].items() if v["drifted"]) or "-",
                 "drift_share": part["drift_share"],
-                "feature_drift_share": part["features"]["drifted_share"],
-                "embedding_auc": part["embedding"]["score"],
+                "feature_drift_share": part.get("features", {}).get("drifted_share"),
+                "embedding_auc": part.get("embedding", {}).get("score"),
                 "positive_rate": part["positive_rate"]["current"],
                 "reference_positive_rate": part["positive_rate"]["reference"],
             }
         )
-    return pd.DataFrame(rows).set_index("scope")
+    # a family without input features or a positive class has nothing in those columns
+    return pd.DataFrame(rows).set_index("scope").dropna(axis=1, how="all")
 
 
 def fairness_table(report: Mapping[str, Any]) -> pd.DataFrame:
@@ -223,13 +222,17 @@ def save_report(
     paths["json"].write_text(json.dumps(report, indent=2, default=_json_default))
     fairness = fairness_table(report) if report["fairness"] else pd.DataFrame()
     probe = report["age_probe"]
+    probe_html = (
+        f"<h2>Age probe</h2><p>r = {probe['r']}, p = {probe['p']}, subjects = {probe['subjects']}</p>"
+        if probe is not None
+        else ""
+    )
     paths["html"].write_text(
         f"<html><head><meta charset='utf-8'><title>{model} monitoring</title></head><body>"
         f"<h1>{model}: window {report['window']['start']} to {report['window']['end']}</h1>"
         f"<h2>Drift</h2>{drift_table(report).to_html(float_format='%.3f')}"
         f"<h2>Fairness</h2>{fairness.to_html(index=False) if not fairness.empty else '<p>no labels</p>'}"
-        f"<h2>Age probe</h2><p>r = {probe['r']}, p = {probe['p']}, subjects = {probe['subjects']}</p>"
-        "</body></html>"
+        f"{probe_html}</body></html>"
     )
     for scope, snapshot in snapshots.items():
         paths[f"evidently_{scope}"] = out_dir / f"drift_{scope}.html"

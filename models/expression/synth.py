@@ -62,6 +62,9 @@ class SynthConfig:
     ar_rho: float = 0.8
     obs_std: float = 0.3
     seed: int = 0
+    # seed of the class prototypes and feature maps (the world the videos come from); None: ``seed``.
+    # New traffic for a trained model is new videos of the same world: another seed, the same world_seed
+    world_seed: int | None = None
 
     def __post_init__(self) -> None:
         check_features(self.features, "features")
@@ -105,7 +108,8 @@ def _masked(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
 
 def _structure(config: SynthConfig) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
     """Per feature: class prototypes, mixing map to the real width, signal share."""
-    rng = np.random.default_rng([config.seed, 0])
+    world = config.seed if config.world_seed is None else config.world_seed
+    rng = np.random.default_rng([world, 0])
     prototypes, mixing, share = {}, {}, {}
     for name in config.features:
         prototypes[name] = rng.standard_normal((N_CLASSES, config.latent_dim))

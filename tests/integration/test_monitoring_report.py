@@ -14,6 +14,7 @@ from evidently.ui.workspace import Workspace
 from affectops.settings import load_settings
 from models.common.fairness import fairness_report
 from models.hearing_loss.model import HearingLossConfig
+from monitoring.config import load_config
 from monitoring.drift import with_age_group
 from monitoring.gates import check
 from monitoring.reference import (
@@ -23,19 +24,18 @@ from monitoring.reference import (
     reference_frame,
     synthetic_window,
 )
-from monitoring.report import build_report, load_config, run_report, ui_command, workspace_dir
+from monitoring.report import build_report, run_report, ui_command, workspace_dir
 
 pytestmark = pytest.mark.integration
 
 ROWS, SUBJECTS = 1500, 750  # many subjects: windows of different subjects differ little by chance
-DRIFT_GATES = {
-    k: load_config()["thresholds"][k] for k in ("drift_share", "feature_drift_share", "embedding_drift_score")
-}
+THRESHOLDS = load_config("hearing_loss")["thresholds"]
+DRIFT_GATES = {k: THRESHOLDS[k] for k in ("drift_share", "feature_drift_share", "embedding_drift_score")}
 
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    config = copy.deepcopy(load_config())
+    config = copy.deepcopy(load_config("hearing_loss"))
     config["fairness"]["n_boot"] = 50
     return config
 

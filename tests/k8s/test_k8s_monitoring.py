@@ -12,6 +12,7 @@ import yaml
 from k8s_support import K8S, OVERLAYS, containers, ident, pod_spec, run_tool
 
 from affectops.settings import load_settings
+from models import FAMILIES
 from monitoring.report import workspace_dir
 from pipelines.cluster import S3_SECRET_KEYS, load_cluster
 
@@ -24,7 +25,10 @@ SINK_ARGS = [
     "--port=8090",
     "--remote=s3://affectops/inference-log",
 ]
-REPORT_COMMAND = ["affectops", "monitor", "report", "--model", "hearing_loss", "--window", "7d"]
+# every family with a monitoring config is reported on
+MONITORED = [name for name, spec in FAMILIES.items() if spec.monitoring is not None]
+MODELS = [arg for name in MONITORED for arg in ("--model", name)]
+REPORT_COMMAND = ["affectops", "monitor", "report", *MODELS, "--window", "7d"]
 
 
 def _get(docs: list[dict], kind: str, name: str, namespace: str = NS) -> dict:

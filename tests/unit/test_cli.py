@@ -102,3 +102,19 @@ def test_validate_rejects_an_unknown_family_by_name(tiny_cohort: Path, home: Pat
     result = runner.invoke(app, ["data", "validate", str(tiny_cohort), "--family", "pain"])
     assert result.exit_code == 2
     assert "unknown family 'pain'" in result.output
+
+
+def test_monitor_report_reports_every_model_and_exits_2_when_one_cannot_be_made(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    result = runner.invoke(app, ["monitor", "report", "--model", "hearing_loss", "--model", "expression"])
+    # neither is registered in a fresh registry: both are tried and named
+    assert result.exit_code == 2
+    assert "error: hearing_loss: no registered model 'hearing_loss'" in result.output
+    assert "error: expression: no registered model 'expression'" in result.output
+    result = runner.invoke(
+        app, ["monitor", "report", "--model", "hearing_loss", "--model", "expression", "--version", "1"]
+    )
+    assert result.exit_code == 2
+    assert "--version, --out and --retrain-dataset apply to one model" in result.output

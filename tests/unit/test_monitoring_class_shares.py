@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from monitoring.config import load_config
 from monitoring.drift import align_class_shares, scope_drift
 from monitoring.records import class_shares, scalar_outputs
-from monitoring.report import load_config
 
 pytestmark = pytest.mark.unit
 
@@ -68,15 +68,13 @@ def _window(classes: np.ndarray, requests: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    config = copy.deepcopy(load_config())
-    config["drift"]["feature_column"] = "mae_mean"  # the expression family's input summary
-    return config
+    return copy.deepcopy(load_config("expression"))
 
 
 def test_a_shifted_class_mix_is_flagged_and_the_same_mix_is_not(config: dict) -> None:
     reference = _window(UNIFORM, 120, seed=0)
-    same, _ = scope_drift(_window(UNIFORM, 120, seed=1), reference, config)
-    shifted, _ = scope_drift(_window(HAPPY, 120, seed=2), reference, config)
+    same, _ = scope_drift(_window(UNIFORM, 120, seed=1), reference, config, feature="mae_mean")
+    shifted, _ = scope_drift(_window(HAPPY, 120, seed=2), reference, config, feature="mae_mean")
     # one verdict on the whole class distribution, beside the window's other columns
     assert list(same["columns"]) == ["labels_shares"] == list(shifted["columns"])
     unchanged, moved = same["columns"]["labels_shares"], shifted["columns"]["labels_shares"]
@@ -95,11 +93,12 @@ def test_class_distribution_is_compared_per_subject_when_rows_name_subjects(conf
     from monitoring.drift import drift_report
 
     def with_subjects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-        # drift reports group by age: here every subject is young, so the other groups are skipped
-        rng = np.random.default_rng(seed)
-        subjects, ages = rng.integers(0, 30, len(frame)), rng.integers(18, 40, 30)
-        return frame.assign(subject_pseudonym=[f"s{seed}-{k}" for k in subjects], age=ages[subjects])
+        subjects = np.random.default_rng(seed).integers(0, 30, len(frame))
+        return frame.assign(subject_pseudonym=[f"s{seed}-{k}" for k in subjects])
 
     reference = with_subjects(_window(UNIFORM, 240, seed=0), 0)
     report, _ = drift_report(with_subjects(_window(HAPPY, 240, seed=3), 3), reference, config)
+    # the family's config: no age groups (its requests carry no age), so one scope
+    assert list(report) == ["overall"]
     assert report["overall"]["unit"] == "subject" and report["overall"]["columns"]["labels_shares"]["drifted"]
+    assert report["overall"]["feature_column"] == "mae_mean"  # "*_mean" matched the one input

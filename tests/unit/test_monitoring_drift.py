@@ -7,6 +7,7 @@ from evidently.legacy.calculations.stattests.wasserstein_distance_norm import wa
 from scipy import stats
 
 from models.hearing_loss.cohort import AGE_GROUPS
+from monitoring.config import load_config
 from monitoring.drift import (
     age_groups,
     dimension_drift,
@@ -15,7 +16,6 @@ from monitoring.drift import (
     normed_wasserstein,
     sample,
 )
-from monitoring.report import load_config
 
 pytestmark = pytest.mark.unit
 
@@ -68,7 +68,7 @@ def test_embedding_drift_separates_shifted_embeddings() -> None:
 
 
 def test_config_age_groups_are_the_papers() -> None:
-    groups = {name: tuple(bounds) for name, bounds in load_config()["age_groups"].items()}
+    groups = {name: tuple(bounds) for name, bounds in load_config("hearing_loss")["age_groups"].items()}
     assert groups == AGE_GROUPS
     ages = pd.Series([18, 39, 40, 56, 57, 90, 17, None])
     assert age_groups(ages, groups).tolist()[:6] == ["young", "young", "mid", "mid", "old", "old"]

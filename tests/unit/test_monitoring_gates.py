@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from monitoring.alerts import raise_alerts, retrain_request
+from monitoring.config import load_config
 from monitoring.gates import Breach, check
-from monitoring.report import load_config
 
 pytestmark = pytest.mark.unit
 
@@ -104,7 +104,7 @@ def test_bad_thresholds_name_the_key() -> None:
 
 
 def test_config_thresholds_are_all_known() -> None:
-    assert check(report(), load_config()["thresholds"]) == []
+    assert check(report(), load_config("hearing_loss")["thresholds"]) == []
 
 
 BREACHES = [
