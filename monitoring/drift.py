@@ -9,7 +9,7 @@ first reduced to one unit per subject (``subject_units``); otherwise rows are th
 Verdicts valid at small n: every statistic is a distance (normed Wasserstein, Jensen-Shannon, the
 domain classifier's ROC AUC) whose drift threshold is raised to its chance level at the sample size
 at hand: the ``null_quantile`` of the same statistic over ``permutations`` random re-splits of the
-pooled units (a permutation null over subjects), and for the AUC Evidently's random-score bootstrap
+pooled units (a permutation null over subjects), and for the AUC the AUC random scores reach
 on the held-out units. The cost in sensitivity: with 16 reference subjects a column drifts only when
 its distance clears its chance level (e.g. about 0.5 normed Wasserstein for age, about a 10-year
 mean shift), so small real shifts go unflagged until more subjects arrive; with thousands of units
@@ -24,7 +24,8 @@ samples: no shift scores 0.001 in full and 0.010 +- 0.005 sampled (max 0.026 ove
 before comparison: per-dimension drift with the same normed Wasserstein statistic, vectorized in
 numpy on ``feature_units`` units, and embedding drift with Evidently 0.7's domain-classifier method
 (``ModelDriftMethod``) on ``embedding_units`` units, called directly because its metric wrapper runs
-a t-SNE for the plot that costs a minute on 5k rows.
+a t-SNE for the plot that costs a minute on 5k rows; its AUC threshold is raised to the AUC random
+scores reach on the same held-out units (``random_auc_level``).
 
 Prediction drift of a classifier with per-frame outputs (the expression family): each request's
 predicted class distribution is logged as ``{output}_share_{k}`` columns (monitoring/records.py); a
@@ -325,22 +326,48 @@ def dimension_drift(
     }
 
 
-def embedding_drift(current: np.ndarray, reference: np.ndarray, threshold: float) -> dict:
+def random_auc_level(
+    current: int, reference: int, quantile: float, *, draws: int = 1000, seed: int = 0
+) -> float:
+    """The ``quantile`` of the ROC AUC random scores reach on the held-out half of ``current`` +
+    ``reference`` units: the domain classifier's chance level at this sample size.
+
+    The held-out half is the one Evidently's ``ModelDriftMethod`` scores: ``train_test_split`` of the
+    reference-then-current targets at test_size 0.5, random_state 42 (its own bootstrap uses 100
+    draws of this; 1000 give a steadier quantile).
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    target = np.r_[np.ones(reference, int), np.zeros(current, int)]
+    _, held_out = train_test_split(target, test_size=0.5, random_state=42, shuffle=True)
+    if held_out.min() == held_out.max():
+        return 1.0  # one side only among the held-out units: no AUC, nothing can be told apart
+    rng = np.random.default_rng(seed)
+    return float(
+        np.quantile([roc_auc_score(held_out, rng.random(len(held_out))) for _ in range(draws)], quantile)
+    )
+
+
+def embedding_drift(
+    current: np.ndarray, reference: np.ndarray, threshold: float, *, quantile: float = 0.95
+) -> dict:
     """Evidently 0.7's domain-classifier embedding drift: ROC AUC of telling current from reference.
 
-    Drift needs the AUC over ``threshold`` and over the 95th percentile of random scores' AUCs on the
-    same held-out units (Evidently's bootstrap), a valid chance level when units are independent.
+    Drift needs the AUC over ``threshold`` (an effect size) raised to its chance level at this sample
+    size (``random_auc_level``), valid when units are independent (subjects, not their segments).
     """
     columns = [f"e{k}" for k in range(current.shape[1])]
-    method = ModelDriftMethod(threshold=threshold, bootstrap=True)
-    score, beats_chance, _ = method(
-        pd.DataFrame(current, columns=columns), pd.DataFrame(reference, columns=columns)
-    )
+    method = ModelDriftMethod(threshold=threshold, bootstrap=False)
+    score, _, _ = method(pd.DataFrame(current, columns=columns), pd.DataFrame(reference, columns=columns))
+    chance = random_auc_level(len(current), len(reference), quantile)
+    effective = max(threshold, chance)
     return {
         "method": "domain classifier ROC AUC",
         "score": float(score),
-        "threshold": threshold,
-        "drifted": bool(beats_chance) and score > threshold,
+        "threshold": effective,
+        "chance_level": chance,
+        "drifted": bool(score > effective),
     }
 
 
@@ -520,6 +547,7 @@ def scope_drift(
             cur_x[: drift["embedding_units"]],
             ref_x[: drift["embedding_units"]],
             drift["thresholds"]["embedding_auc"],
+            quantile=drift["null_quantile"],
         )
     return result, snapshot
 

@@ -56,6 +56,12 @@ def _young_f1(part: Mapping) -> Any:
     return part.get("groups", {}).get("young", {}).get("f1")
 
 
+def _embedding(report: Mapping) -> list[tuple[str, Any]]:
+    # the ceiling is an effect size; at small samples it is raised to the AUC chance alone reaches
+    embedding = report.get("drift", {}).get("overall", {}).get("embedding") or {}
+    return [("overall", {"value": embedding.get("score"), "raise_to": embedding.get("chance_level")})]
+
+
 def _probe(report: Mapping) -> list[tuple[str, Any]]:
     r = (report.get("age_probe") or {}).get("r")
     return [("overall", {"value": None if r is None else abs(r)})]
@@ -65,7 +71,7 @@ def _probe(report: Mapping) -> list[tuple[str, Any]]:
 RULES: dict[str, tuple[str, Callable[[Mapping], list[tuple[str, Any]]]]] = {
     "drift_share": ("ceiling", _overall(("drift_share",))),
     "feature_drift_share": ("ceiling", _overall(("features", "drifted_share"))),
-    "embedding_drift_score": ("ceiling", _overall(("embedding", "score"))),
+    "embedding_drift_score": ("ceiling", _embedding),
     "abs_age_probe_r": ("ceiling", _probe),
     "f1_young": ("floor", _fairness(_young_f1, ("age_group",))),
     "f1_gap": ("ceiling", _fairness(lambda part: part.get("f1_gap"))),
@@ -91,9 +97,10 @@ def check(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[Br
             value = (ci or {}).get("value")
             if value is None:
                 continue
-            crossed = value > threshold if kind == "ceiling" else value < threshold
+            limit = max(threshold, ci.get("raise_to") or threshold)  # a ceiling raised to its chance level
+            crossed = value > limit if kind == "ceiling" else value < limit
             if crossed:
                 low, high = ci.get("low"), ci.get("high")
                 interval = (low, high) if low is not None and high is not None else None
-                breaches.append(Breach(key, scope, float(value), float(threshold), kind, interval))
+                breaches.append(Breach(key, scope, float(value), float(limit), kind, interval))
     return breaches

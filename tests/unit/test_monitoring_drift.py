@@ -59,6 +59,23 @@ def test_noise_floor_raises_the_threshold_on_small_samples() -> None:
     assert dimension_drift(current, reference, 0.1, seed=0) == result
 
 
+def test_random_auc_level_is_the_chance_level_of_the_held_out_units() -> None:
+    from monitoring.drift import random_auc_level
+
+    # few units: random scores reach a high AUC; many: close to 0.5 (the normal approximation's
+    # 95th percentile on 1,000 vs 1,000 held-out units is 0.5 + 1.645 * 0.0129 = 0.521)
+    few, many = random_auc_level(30, 9, 0.95), random_auc_level(2000, 2000, 0.95)
+    assert 0.68 < few < 0.85 and 0.51 < many < 0.535
+    assert random_auc_level(2, 1, 0.95) == 1.0  # a held-out half of one side cannot be told apart
+
+
+def test_a_small_sample_is_not_drift_at_an_auc_chance_reaches() -> None:
+    rng = np.random.default_rng(5)
+    small = embedding_drift(rng.normal(0, 1, (20, 8)), rng.normal(0, 1, (10, 8)), 0.55)
+    assert small["chance_level"] > 0.7 and small["threshold"] == small["chance_level"]
+    assert small["drifted"] == (small["score"] > small["chance_level"])
+
+
 def test_embedding_drift_separates_shifted_embeddings() -> None:
     rng = np.random.default_rng(3)
     reference = rng.normal(0, 1, (1200, 32))

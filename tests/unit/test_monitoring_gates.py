@@ -37,7 +37,9 @@ def fairness(young_f1, gap, dpd=0.1, eod=0.1) -> dict:
     }
 
 
-def report(*, drift_share=0.2, feature_share=0.0, auc=0.52, r=0.1, young=None, gap=None, **extra) -> dict:
+def report(
+    *, drift_share=0.2, feature_share=0.0, auc=0.52, chance=0.55, r=0.1, young=None, gap=None, **extra
+) -> dict:
     young = young or ci(0.7, 0.6, 0.8)
     gap = gap or ci(0.1, 0.02, 0.2)
     return {
@@ -45,7 +47,7 @@ def report(*, drift_share=0.2, feature_share=0.0, auc=0.52, r=0.1, young=None, g
             "overall": {
                 "drift_share": drift_share,
                 "features": {"drifted_share": feature_share},
-                "embedding": {"score": auc},
+                "embedding": {"score": auc, "chance_level": chance},
             },
             # per-group scopes are not gated: a small group's share may be high by chance
             "young": {"drift_share": 1.0, "features": {"drifted_share": 1.0}, "embedding": {"score": 0.99}},
@@ -193,3 +195,14 @@ def test_retrain_request_adds_the_window_to_the_lineage() -> None:
     assert lineage["breaches"] == [b.message for b in BREACHES]
     with pytest.raises(ValueError, match="breaches: none"):
         retrain_request([], WINDOW, family="hearing_loss", dataset_uri="x", window_uri="y")
+
+
+def test_the_embedding_ceiling_is_raised_to_its_chance_level() -> None:
+    # an AUC of 0.7 is drift on many subjects, and chance on few (THRESHOLDS: 0.6)
+    assert [b.metric for b in check(report(auc=0.7, chance=0.55), THRESHOLDS)] == ["embedding_drift_score"]
+    assert check(report(auc=0.7, chance=0.76), THRESHOLDS) == []
+    (raised,) = check(report(auc=0.8, chance=0.76), THRESHOLDS)
+    assert (
+        raised.threshold == 0.76
+        and raised.message == "overall: embedding_drift_score = 0.800 is above the ceiling 0.76"
+    )
