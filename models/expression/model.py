@@ -172,21 +172,50 @@ def build(config: ExpressionConfig) -> ExpressionModel:
 
 
 def rdrop_loss(
-    logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, alpha: float
+    logits1: torch.Tensor,
+    logits2: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor,
+    alpha: float,
+    totals: tuple[float, float] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Paper Eq. 4: mean of the two passes' CE plus alpha times the mean of both KL directions.
 
     ``logits*`` [B, T, C], ``labels`` [B, T] (-1: no label), ``mask`` [B, T] real frames. CE is
-    averaged over labelled frames, KL (summed over classes) over real frames.
+    averaged over labelled frames, KL (summed over classes) over real frames. ``totals`` (labelled,
+    real frames of the whole step across DDP ranks) replaces this batch's counts as the divisors, so
+    the ranks' losses add up to the loss of the step's union of frames.
     """
     labelled = mask & (labels >= 0)
-    ce1 = F.cross_entropy(logits1[labelled], labels[labelled]) if labelled.any() else logits1.sum() * 0
-    ce2 = F.cross_entropy(logits2[labelled], labels[labelled]) if labelled.any() else logits2.sum() * 0
     log_p1 = F.log_softmax(logits1[mask], dim=-1)
     log_p2 = F.log_softmax(logits2[mask], dim=-1)
-    # KL(p1 || p2) and KL(p2 || p1), summed over classes, averaged over frames
-    kl12 = (log_p1.exp() * (log_p1 - log_p2)).sum(-1).mean()
-    kl21 = (log_p2.exp() * (log_p2 - log_p1)).sum(-1).mean()
+    # KL(p1 || p2) and KL(p2 || p1), summed over classes, per frame
+    kl12 = (log_p1.exp() * (log_p1 - log_p2)).sum(-1)
+    kl21 = (log_p2.exp() * (log_p2 - log_p1)).sum(-1)
+    if totals is None:
+        ce1 = F.cross_entropy(logits1[labelled], labels[labelled]) if labelled.any() else logits1.sum() * 0
+        ce2 = F.cross_entropy(logits2[labelled], labels[labelled]) if labelled.any() else logits2.sum() * 0
+        kl12, kl21 = kl12.mean(), kl21.mean()
+    else:
+        n_labelled, n_real = (max(float(total), 1.0) for total in totals)  # no frames: the sums are 0
+        ce1 = F.cross_entropy(logits1[labelled], labels[labelled], reduction="sum") / n_labelled
+        ce2 = F.cross_entropy(logits2[labelled], labels[labelled], reduction="sum") / n_labelled
+        kl12, kl21 = kl12.sum() / n_real, kl21.sum() / n_real
     ce = 0.5 * (ce1 + ce2)
     kl = 0.5 * (kl12 + kl21)
     return {"loss": ce + alpha * kl, "ce": ce, "kl": kl}
+
+
+class RDropPair(nn.Module):
+    """The two passes of an R-Drop step (Eq. 4) as one forward, which is what DDP expects per backward."""
+
+    def __init__(self, model: ExpressionModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, LSTMState | None]:
+        logits1, carried = self.model(x, mask, state)
+        logits2, _ = self.model(x, mask, state)  # dropout differs between the passes
+        return logits1, logits2, carried

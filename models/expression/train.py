@@ -1,9 +1,13 @@
-"""Training the expression recognizer (paper §3.3-§3.5, §4.3) on CPU or one GPU.
+"""Training the expression recognizer (paper §3.3-§3.5, §4.3) on CPU, one GPU, or DDP under torchrun.
 
 Adam with R-Drop (Eq. 4): every segment goes through the model twice. The Transformer trains on
 shuffled segments; the LSTM on shuffled batches of whole videos, walked segment by segment with
 its state carried across (Eq. 2). The state after every epoch goes to ``<out>/last.pt``; a rerun
 with the same config resumes from it.
+
+Under torchrun each rank takes its share of every step (``step_plan``; ``batch_size`` is per rank)
+and divides its loss sums by the step's frame counts over all ranks, so the averaged gradient is the
+one a single process gets with ``world`` times the batch size.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from models.common.distributed import Runtime, setup, teardown
 from models.common.tracking import Tracker
 from models.expression import checkpoint
-from models.expression.data import batches, feature_stats, load_split, pad_segments, select_folds
+from models.expression.data import feature_stats, load_split, pad_segments, select_folds
 from models.expression.dataset import VideoStore
-from models.expression.model import ExpressionConfig, ExpressionModel, LSTMState, build, rdrop_loss
-from models.expression.segments import segment_starts, segment_table
+from models.expression.model import ExpressionConfig, ExpressionModel, LSTMState, RDropPair, build, rdrop_loss
+from models.expression.segments import segment_table
+from models.expression.step_plan import Segment, Step, lstm_steps, transformer_steps
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +50,6 @@ def train(
     """Train on every fold but ``holdout_fold`` (all folds if None); return the model artifact's path."""
     runtime = setup(device)
     try:
-        if runtime.distributed:
-            raise RuntimeError(
-                "expression training runs in one process (CPU or one GPU); torchrun is not supported"
-            )
         return _Trainer(config, Path(data), tracker, Path(out_dir), holdout_fold, runtime).run(resume)
     finally:
         teardown(runtime)
@@ -74,97 +77,107 @@ class _Trainer:
         self.model.feature_mean.copy_(torch.from_numpy(mean))
         self.model.feature_std.copy_(torch.from_numpy(std))
         self.model.to(runtime.device)
+        pair = RDropPair(self.model)
+        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        self.pair = DistributedDataParallel(pair, device_ids=device_ids) if runtime.distributed else pair
 
     def run(self, resume: bool) -> Path:
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)  # paper §4.3
         start = self._load_state(optimizer) if resume else 0
-        self.tracker.log_params(
-            {
-                **asdict(self.config),
-                "holdout_fold": self.holdout_fold,
-                "train_videos": len(self.videos),
-                "train_frames": int(self.videos["n_frames"].sum()),
-                "device": str(self.runtime.device),
-            }
-        )
+        runtime = self.runtime
+        if runtime.is_main:
+            self.tracker.log_params(
+                {
+                    **asdict(self.config),
+                    "holdout_fold": self.holdout_fold,
+                    "train_videos": len(self.videos),
+                    "train_frames": int(self.videos["n_frames"].sum()),
+                    "world_size": runtime.world,
+                    "device": str(runtime.device),
+                }
+            )
         for epoch in range(start, self.config.epochs):
-            # seeds derive from (seed, epoch): a resumed run draws what an uninterrupted one would
+            # seeds derive from (seed, epoch): a resumed run draws what an uninterrupted one would; every
+            # rank draws the same order, and its own dropout
             rng = np.random.default_rng([self.config.seed, epoch])
-            torch.manual_seed(self.config.seed * 10_000 + epoch)
+            torch.manual_seed(self.config.seed * 10_000 + epoch + 1_000_003 * runtime.rank)
             self.model.train()
             started = time.perf_counter()
-            step = self._lstm_epoch if self.config.variant == "lstm" else self._transformer_epoch
-            totals, frames = step(rng, optimizer)
+            plan = self._lstm_plan(rng) if self.config.variant == "lstm" else self._transformer_plan(rng)
+            sums: dict[str, list[float]] = {}
+            frames = 0
+            for group in plan:
+                state: LSTMState | None = None  # each group of videos starts fresh (Eq. 2)
+                for segments in group:
+                    losses, n, state = self._step(segments, optimizer, state)
+                    frames += n
+                    for key, value in losses.items():
+                        sums.setdefault(key, []).append(value)
             seconds = time.perf_counter() - started
-            metrics = {**totals, "frames_per_s": frames / seconds}
-            self.tracker.log_metrics(metrics, step=epoch + 1)
-            self._save_state(epoch + 1, optimizer)
+            # a rank's losses are its share of each step's loss; the step's is their sum over ranks
+            totals = {key: runtime.mean(float(np.mean(v))) * runtime.world for key, v in sums.items()}
+            metrics = {**totals, "frames_per_s": runtime.mean(frames) * runtime.world / seconds}
+            if runtime.is_main:
+                self.tracker.log_metrics(metrics, step=epoch + 1)
+                self._save_state(epoch + 1, optimizer)
             shown = " ".join(f"{key} {value:.4f}" for key, value in metrics.items())
             log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.config.epochs, shown, seconds)
         path = self.out_dir / MODEL_FILE
-        checkpoint.save(checkpoint.TrainedModel(self.model, self.holdout_fold), path)
-        self.tracker.log_artifact(path)
+        if runtime.is_main:
+            checkpoint.save(checkpoint.TrainedModel(self.model, self.holdout_fold), path)
+            self.tracker.log_artifact(path)
+        runtime.barrier()
         return path
 
     def _step(
-        self, segments: list[tuple[str, int, int]], optimizer: torch.optim.Optimizer, state: LSTMState | None
+        self, segments: Step, optimizer: torch.optim.Optimizer, state: LSTMState | None
     ) -> tuple[dict[str, float], int, LSTMState | None]:
-        """One R-Drop step (paper Eq. 4): two passes of the same segments, dropout differs."""
-        x, y, mask = (t.to(self.runtime.device) for t in pad_segments(self.store, segments))
-        logits1, carried = self.model(x, mask, state)
-        logits2, _ = self.model(x, mask, state)
-        losses = rdrop_loss(logits1, logits2, y, mask, self.config.rdrop_alpha)
+        """One R-Drop step (paper Eq. 4): two passes of the same segments, dropout differs.
+
+        ``segments`` None: this rank has nothing at this step but must join DDP's all-reduce, so it
+        runs a real segment at zero weight (an all-padding input makes attention NaN, and NaN * 0 is NaN).
+        """
+        weight = 0.0 if segments is None else 1.0
+        if state is not None and segments is not None:  # videos that ended drop out of the carried state
+            state = (state[0][:, : len(segments)].contiguous(), state[1][:, : len(segments)].contiguous())
+        x, y, mask = (t.to(self.runtime.device) for t in pad_segments(self.store, segments or [self.spare]))
+        totals = None
+        if self.runtime.distributed:
+            counts = torch.stack([(mask & (y >= 0)).sum(), mask.sum()]).to(torch.float64) * weight
+            dist.all_reduce(counts)
+            totals = (float(counts[0]), float(counts[1]))
+        logits1, logits2, carried = self.pair(x, mask, None if segments is None else state)
+        losses = rdrop_loss(logits1, logits2, y, mask, self.config.rdrop_alpha, totals)
+        # DDP averages the ranks' gradients; the step's loss is the sum of their shares
+        scale = weight * self.runtime.world
         optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
+        (losses["loss"] * scale).backward()
         optimizer.step()
+        if segments is None:
+            return {k: 0.0 for k in losses}, 0, None
         if carried is not None:  # truncated back-propagation: the next segment sees values only
             carried = (carried[0].detach(), carried[1].detach())
         return {k: v.item() for k, v in losses.items()}, int(mask.sum()), carried
 
-    def _transformer_epoch(
-        self, rng: np.random.Generator, optimizer: torch.optim.Optimizer
-    ) -> tuple[dict[str, float], int]:
+    @property
+    def spare(self) -> Segment:
+        """A real segment for zero-weight steps: the first training video's first segment."""
+        video, n = self.videos[["video_id", "n_frames"]].iloc[0]
+        return (video, 0, min(int(n), self.config.segment_length))
+
+    def _transformer_plan(self, rng: np.random.Generator) -> list[list[Step]]:
+        """Shuffled segments of every training video, in global batches (one group, no state)."""
         lengths = dict(self.videos[["video_id", "n_frames"]].itertuples(index=False))
         table = segment_table(lengths, self.config.segment_length, self.config.stride)
         order = [table[i] for i in rng.permutation(len(table))]
-        sums: dict[str, list[float]] = {}
-        frames = 0
-        for chosen in batches(order, self.config.batch_size):
-            losses, n, _ = self._step(list(chosen), optimizer, None)
-            frames += n
-            for key, value in losses.items():
-                sums.setdefault(key, []).append(value)
-        return {key: float(np.mean(values)) for key, values in sums.items()}, frames
+        return [transformer_steps(order, self.config.batch_size, self.runtime.rank, self.runtime.world)]
 
-    def _lstm_epoch(
-        self, rng: np.random.Generator, optimizer: torch.optim.Optimizer
-    ) -> tuple[dict[str, float], int]:
+    def _lstm_plan(self, rng: np.random.Generator) -> list[list[Step]]:
         """Paper Eq. 2: batches of videos, segment k of each video after segment k-1, state carried."""
         videos = self.videos.iloc[rng.permutation(len(self.videos))]
-        length = self.config.segment_length
-        sums: dict[str, list[float]] = {}
-        frames = 0
-        for group in batches(videos, self.config.batch_size):
-            # longest first, so the videos still running at segment k are a prefix of the batch
-            group = group.sort_values("n_frames", ascending=False, kind="stable")
-            lengths = [
-                (video, int(n)) for video, n in group[["video_id", "n_frames"]].itertuples(index=False)
-            ]
-            starts = [segment_starts(n, length, length) for _, n in lengths]
-            state: LSTMState | None = None
-            for k in range(len(starts[0])):
-                active = [
-                    (video, int(s[k]), min(int(s[k]) + length, n))
-                    for (video, n), s in zip(lengths, starts, strict=True)
-                    if k < len(s)
-                ]
-                if state is not None:  # videos that ended drop out of the carried state
-                    state = (state[0][:, : len(active)].contiguous(), state[1][:, : len(active)].contiguous())
-                losses, n_frames, state = self._step(active, optimizer, state)
-                frames += n_frames
-                for key, value in losses.items():
-                    sums.setdefault(key, []).append(value)
-        return {key: float(np.mean(values)) for key, values in sums.items()}, frames
+        return lstm_steps(
+            videos, self.config.batch_size, self.config.segment_length, self.runtime.rank, self.runtime.world
+        )
 
     # -- resumable state ----------------------------------------------------------------------
 
