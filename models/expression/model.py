@@ -197,7 +197,8 @@ def rdrop_loss(
         ce2 = F.cross_entropy(logits2[labelled], labels[labelled]) if labelled.any() else logits2.sum() * 0
         kl12, kl21 = kl12.mean(), kl21.mean()
     else:
-        n_labelled, n_real = (max(float(total), 1.0) for total in totals)  # no frames: the sums are 0
+        # paper: Eq. 4's means over the union of all ranks' frames (no frames: the sums are 0)
+        n_labelled, n_real = (max(float(total), 1.0) for total in totals)
         ce1 = F.cross_entropy(logits1[labelled], labels[labelled], reduction="sum") / n_labelled
         ce2 = F.cross_entropy(logits2[labelled], labels[labelled], reduction="sum") / n_labelled
         kl12, kl21 = kl12.sum() / n_real, kl21.sum() / n_real

@@ -1,10 +1,10 @@
 """Which segments each process trains on at each optimizer step, alone or under DDP.
 
 DDP all-reduces gradients once per step, so every rank must take the same number of steps; a rank
-with nothing left at a step runs a zero-weight step (``None`` in its plan). One step consumes
-``world * batch_size`` segments (Transformer) or videos (LSTM) of one global order that every rank
-draws from the same seed, so a DDP run sees the same batches as one process with ``world`` times
-the batch size.
+with nothing left at a step runs a zero-weight step (``None`` in its plan). ``batch_size`` here is a
+rank's share: one step consumes ``world * batch_size`` segments (Transformer) or videos (LSTM) of one
+global order that every rank draws from the same seed, so a DDP run sees the batches one process
+sees with the global batch.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ shuffled segments; the LSTM on shuffled batches of whole videos, walked segment 
 its state carried across (Eq. 2). The state after every epoch goes to ``<out>/last.pt``; a rerun
 with the same config resumes from it.
 
-Under torchrun each rank takes its share of every step (``step_plan``; ``batch_size`` is per rank)
-and divides its loss sums by the step's frame counts over all ranks, so the averaged gradient is the
-one a single process gets with ``world`` times the batch size.
+Under torchrun ``batch_size`` stays the global batch (as in the hearing-loss trainer): each rank
+takes its ``batch_size / world`` share of every step (``step_plan``) and divides its loss sums by
+the step's frame counts over all ranks, so the averaged gradient is the one process's gradient.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ class _Trainer:
         runtime: Runtime,
     ) -> None:
         self.config, self.tracker, self.out_dir, self.runtime = config, tracker, out_dir, runtime
+        if config.batch_size % runtime.world:
+            raise ValueError(f"batch_size {config.batch_size} must divide by the {runtime.world} processes")
+        self.per_rank_batch = config.batch_size // runtime.world  # batch_size is the global batch
         self.holdout_fold = holdout_fold
         self.videos = select_folds(load_split(data), holdout_fold, train=True)
         if self.videos.empty:
@@ -120,8 +123,8 @@ class _Trainer:
             if runtime.is_main:
                 self.tracker.log_metrics(metrics, step=epoch + 1)
                 self._save_state(epoch + 1, optimizer)
-            shown = " ".join(f"{key} {value:.4f}" for key, value in metrics.items())
-            log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.config.epochs, shown, seconds)
+                shown = " ".join(f"{key} {value:.4f}" for key, value in metrics.items())
+                log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.config.epochs, shown, seconds)
         path = self.out_dir / MODEL_FILE
         if runtime.is_main:
             checkpoint.save(checkpoint.TrainedModel(self.model, self.holdout_fold), path)
@@ -170,13 +173,13 @@ class _Trainer:
         lengths = dict(self.videos[["video_id", "n_frames"]].itertuples(index=False))
         table = segment_table(lengths, self.config.segment_length, self.config.stride)
         order = [table[i] for i in rng.permutation(len(table))]
-        return [transformer_steps(order, self.config.batch_size, self.runtime.rank, self.runtime.world)]
+        return [transformer_steps(order, self.per_rank_batch, self.runtime.rank, self.runtime.world)]
 
     def _lstm_plan(self, rng: np.random.Generator) -> list[list[Step]]:
         """Paper Eq. 2: batches of videos, segment k of each video after segment k-1, state carried."""
         videos = self.videos.iloc[rng.permutation(len(self.videos))]
         return lstm_steps(
-            videos, self.config.batch_size, self.config.segment_length, self.runtime.rank, self.runtime.world
+            videos, self.per_rank_batch, self.config.segment_length, self.runtime.rank, self.runtime.world
         )
 
     # -- resumable state ----------------------------------------------------------------------

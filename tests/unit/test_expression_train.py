@@ -145,3 +145,14 @@ def test_training_without_a_split_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="run `affectops data split`"):
         train(TINY, root, NullTracker(), out_dir=tmp_path / "run", device="cpu")
     shutil.rmtree(root)
+
+
+def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(data: Path, tmp_path: Path) -> None:
+    import torch
+
+    from models.common.distributed import Runtime
+    from models.expression.train import _Trainer
+
+    two = Runtime(rank=0, world=2, device=torch.device("cpu"))  # checked before any process group is used
+    with pytest.raises(ValueError, match="batch_size 3 must divide by the 2 processes"):
+        _Trainer(replace(TINY, batch_size=3), data, NullTracker(), tmp_path, 0, two)
