@@ -52,9 +52,7 @@ def cross_validate(
         folds=sorted(int(f) for f in frame["fold"].unique()),
         device=device,
         train=train,
-        predict_fold=lambda path, fold: predict(
-            checkpoint.load(path), data, select_folds(frame, fold, train=False)
-        ),
+        predict_fold=predict_fold,
         score=score,
         summary={"variant": config.variant, "features": list(config.features)},
     )
