@@ -12,31 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from expression_support import TINY_EXPRESSION
 
 from affectops.local_services import free_port, running, send, wait_stored
 from models import get_family
 from models.common.tracking import NullTracker
-from models.expression.model import ExpressionConfig
 
 pytestmark = pytest.mark.e2e
 
 FAMILY = "expression"
 SPEC = get_family(FAMILY)
 FEATURES = ("mae", "fbank")
-TINY = ExpressionConfig(
-    variant="lstm",
-    features=FEATURES,
-    fusion_dim=32,
-    layers=1,
-    heads=2,
-    feedforward_dim=64,
-    segment_length=32,
-    stride=32,
-    classifier_hidden=(32, 16),
-    epochs=10,
-    batch_size=8,
-    lr=2e-3,
-)
+TINY = TINY_EXPRESSION
 UNIFORM = (1.0,) * 8
 HAPPY = (1.0, 1.0, 1.0, 1.0, 10.0, 1.0, 1.0, 1.0)  # happiness (class 4) from 1/8 to 10/17 of episodes
 

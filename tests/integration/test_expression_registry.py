@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from expression_support import TINY_EXPRESSION
 
 from models import get_family
 from models.common.tracking import NullTracker
@@ -19,20 +20,7 @@ pytestmark = pytest.mark.integration
 
 FAMILY = "expression"
 SPEC = get_family(FAMILY)
-TINY = ExpressionConfig(
-    variant="lstm",
-    features=("mae", "fbank"),
-    fusion_dim=32,
-    layers=1,
-    heads=2,
-    feedforward_dim=64,
-    segment_length=32,
-    stride=32,
-    classifier_hidden=(32, 16),
-    epochs=10,
-    batch_size=8,
-    lr=2e-3,
-)
+TINY = TINY_EXPRESSION
 # one epoch at a vanishing learning rate: an untrained model, near guessing
 UNTRAINED = replace(TINY, epochs=1, lr=1e-9)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from expression_support import TINY_EXPRESSION
 
 from models.common.tracking import LocalTracker, NullTracker
 from models.expression import checkpoint
 from models.expression.crossval import cross_validate
 from models.expression.data import load_split
 from models.expression.evaluate import evaluate, metrics
-from models.expression.model import ExpressionConfig
 from models.expression.split import split
 from models.expression.synth import SynthConfig, synthesize
 from models.expression.train import train
@@ -25,19 +25,7 @@ pytestmark = pytest.mark.unit
 DATA = SynthConfig(
     videos=20, frames=(200, 300), episode_frames=30.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
 )
-TINY = ExpressionConfig(
-    features=("mae", "fbank"),
-    fusion_dim=32,
-    layers=1,
-    heads=2,
-    feedforward_dim=64,
-    segment_length=32,
-    stride=32,
-    classifier_hidden=(32, 16),
-    epochs=10,
-    batch_size=8,
-    lr=2e-3,
-)
+TINY = TINY_EXPRESSION
 
 
 @pytest.fixture(scope="module")
