@@ -72,17 +72,17 @@ def data_synth(
     from affectops.storage import is_s3, upload_dir
 
     spec = _family(family)
-    config = replace(spec.synth_config(), seed=seed)
+    config = replace(spec.data.synth_config(), seed=seed)
     if subjects is not None:
         config = replace(config, subjects=subjects)
     if session_minutes is not None:
         config = replace(config, session_seconds=(session_minutes * 55.0, session_minutes * 65.0))
     if not is_s3(out):
-        spec.synthesize(config, Path(out))
-        typer.echo(spec.format_summary(spec.summarize(Path(out))))
+        spec.data.synthesize(config, Path(out))
+        typer.echo(spec.data.format_summary(spec.data.summarize(Path(out))))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        spec.synthesize(config, Path(tmp))
+        spec.data.synthesize(config, Path(tmp))
         files = upload_dir(Path(tmp), out, load_settings())
     typer.echo(f"wrote {files} files to {out}")
 
@@ -163,7 +163,7 @@ def data_summary(cohort: Uri, family: Family = "hearing_loss") -> None:
     from affectops.storage import materialize
 
     spec = _family(family)
-    typer.echo(spec.format_summary(spec.summarize(materialize(cohort, load_settings()))))
+    typer.echo(spec.data.format_summary(spec.data.summarize(materialize(cohort, load_settings()))))
 
 
 @data.command("version")
@@ -228,7 +228,7 @@ def _config(spec, variant: str | None, overrides: list[str] | None, seed: int | 
             changes["variant"] = variant
         if seed is not None:
             changes["seed"] = seed
-        return apply_overrides(spec.config(), changes)
+        return apply_overrides(spec.train.config(), changes)
     except ValueError as err:
         _fail(str(err))
 
@@ -246,8 +246,13 @@ def train(
     variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
     overrides: Overrides = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initial weights and data order.")] = None,
-    holdout_fold: Annotated[
-        int | None, typer.Option(help="Fold to hold out and evaluate on; default: train on all folds.")
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout",
+            "--holdout-fold",
+            help="Fold (or fixed partition) to hold out and evaluate on; default: train on all of them.",
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (checkpoints, model, tracking).")] = None,
     device: Device = "auto",
@@ -266,10 +271,12 @@ def train(
 
     spec = _family(family)
     config = _config(spec, variant, overrides, seed)
+    try:
+        held_out = None if holdout is None else spec.data.partitions.holdout(holdout)
+    except ValueError as err:
+        _fail(str(err))
     settings = load_settings()
-    run_dir = (
-        out or settings.home / "runs" / family / f"{getattr(config, 'variant', family)}-seed{config.seed}"
-    )
+    run_dir = out or settings.home / "runs" / family / f"{config.variant or family}-seed{config.seed}"
     if tracker not in ("local", "mlflow"):
         _fail(f"--tracker must be local or mlflow, got {tracker!r}")
     _log_progress()
@@ -282,12 +289,12 @@ def train(
         tracking = nullcontext(LocalTracker(run_dir / "tracking"))
     with tracking as recorder:
         try:
-            path = spec.train(
+            path = spec.train.train(
                 config,
                 data_dir,
                 recorder,
                 out_dir=run_dir,
-                holdout_fold=holdout_fold,
+                holdout=held_out,
                 device=device,
                 resume=resume,
             )
@@ -296,8 +303,8 @@ def train(
         if not main_process:
             return
         typer.echo(f"model: {path}")
-        if holdout_fold is not None:
-            scores = spec.evaluate(spec.load_model(path), data_dir, holdout_fold)
+        if held_out is not None:
+            scores = spec.evaluate.evaluate(spec.train.load(path), data_dir, held_out)
             (run_dir / "metrics.json").write_text(json.dumps(scores, indent=2))
             recorder.log_metrics(float_metrics(scores))
             recorder.log_artifact(run_dir / "metrics.json")
@@ -310,7 +317,8 @@ def evaluate(
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
     family: Family = "hearing_loss",
     fold: Annotated[
-        int | None, typer.Option(help="Fold to evaluate on; default: the model's held-out fold.")
+        str | None,
+        typer.Option(help="Fold (or fixed partition) to evaluate on; default: the one the model held out."),
     ] = None,
     report_path: Annotated[
         Path | None, typer.Option("--report", help="Also write the metrics as JSON here.")
@@ -321,7 +329,10 @@ def evaluate(
 
     spec = _family(family)
     try:
-        scores = spec.evaluate(spec.load_model(model), materialize(data_uri, load_settings()), fold)
+        held_out = None if fold is None else spec.data.partitions.holdout(fold)
+        scores = spec.evaluate.evaluate(
+            spec.train.load(model), materialize(data_uri, load_settings()), held_out
+        )
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     if report_path is not None:
@@ -351,10 +362,10 @@ def crossval(
     except ValueError:
         _fail(f"--seeds must be comma-separated integers, got {seeds!r}")
     settings = load_settings()
-    out_dir = out or settings.home / "crossval" / family / getattr(config, "variant", family)
+    out_dir = out or settings.home / "crossval" / family / (config.variant or family)
     _log_progress()
     try:
-        summary, predictions = spec.cross_validate(
+        summary, predictions = spec.evaluate.protocol(
             config,
             materialize(data_uri, settings),
             LocalTracker(out_dir / "tracking"),

@@ -52,15 +52,15 @@ def run_demo(settings: Settings, *, subjects: int = DEMO_SUBJECTS, seed: int = 0
     shutil.rmtree(cohort, ignore_errors=True)
     # 6-minute sessions instead of one hour: the same format and effects, minutes not hours; enough
     # subjects that every fold holds positives of every age group, so the fairness gate has data
-    config = replace(spec.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
-    _step(f"synthesize {subjects} subjects -> {cohort}", lambda: spec.synthesize(config, cohort))
+    config = replace(spec.data.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
+    _step(f"synthesize {subjects} subjects -> {cohort}", lambda: spec.data.synthesize(config, cohort))
     arguments = {
         "dataset_uri": str(cohort),
         "family": FAMILY,
         "variant": VARIANT,
         "overrides": json.dumps(DEMO_MODEL),
         "seed": seed,
-        "holdout_fold": HOLDOUT_FOLD,
+        "holdout": str(HOLDOUT_FOLD),
         "promote": True,
     }
     run_dir = _step(
@@ -70,7 +70,7 @@ def run_demo(settings: Settings, *, subjects: int = DEMO_SUBJECTS, seed: int = 0
     version = list_versions(FAMILY, settings=settings)[-1]
     metrics = MlflowClient(settings.mlflow_tracking_uri).get_run(version.run_id).data.metrics
     print()
-    print(spec.format_summary(spec.summarize(cohort)))
+    print(spec.data.format_summary(spec.data.summarize(cohort)))
     print(
         f"dataset version (DVC content hash): {version.tags.get('dataset_version')} on {settings.dvc_remote}"
     )

@@ -32,8 +32,8 @@ def _cohort(settings: Settings, name: str, seed: int, subjects: int) -> Path:
     spec = get_family(FAMILY)
     cohort = settings.home / "datasets" / name
     shutil.rmtree(cohort, ignore_errors=True)
-    config = replace(spec.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
-    spec.synthesize(config, cohort)
+    config = replace(spec.data.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
+    spec.data.synthesize(config, cohort)
     split_cohort(cohort, 5, seed)
     return cohort
 
@@ -72,7 +72,7 @@ def _drift_line(name: str, result) -> str:
     return f"{name}: {verdict} ({detail}; drifted columns: {', '.join(drifted) or 'none'})"
 
 
-def serve_and_monitor(settings: Settings, split: Path, holdout_fold: int, *, seed: int, subjects: int) -> int:
+def serve_and_monitor(settings: Settings, split: Path, holdout: int, *, seed: int, subjects: int) -> int:
     """The serving and monitoring half of the demo; an exit code."""
     from affectops.cli_monitoring import format_result
     from models.hearing_loss.data import load_split
@@ -93,7 +93,7 @@ def serve_and_monitor(settings: Settings, split: Path, holdout_fold: int, *, see
     ):
         print(f"serving {FAMILY}@champion on {url} (v2 REST), logging to the sink on {sink_url}")
         frame = load_split(split)
-        held_out = frame[frame["fold"] == holdout_fold]
+        held_out = frame[frame["fold"] == holdout]
         answers = send(url, FAMILY, list(segment_requests(split, held_out, pseudonym_prefix="demo-")))
         outputs = [{name: float(value.reshape(-1)[0]) for name, value in out.items()} for out in answers]
         predicted = np.array([int(out["label"]) for out in outputs])

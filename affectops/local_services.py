@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from models.contract import Request
+
 CONCURRENCY = 8
 
 
@@ -73,33 +75,33 @@ def wait_stored(sink_url: str, expected: int, timeout: float = 120.0) -> None:
     raise RuntimeError(f"the sink stored {stats.get('stored')} of {expected} events within {timeout:.0f} s")
 
 
-def _request(model: str, metadata: dict[str, Any], tensors: dict[str, np.ndarray]):
+def _request(model: str, request: Request):
     from kserve import InferInput, InferRequest
 
     inputs = []
-    for name, value in tensors.items():
+    for name, value in request.tensors.items():
         infer_input = InferInput(name, list(value.shape), "FP32")
-        infer_input.set_data_from_numpy(value, binary_data=True)
+        infer_input.set_data_from_numpy(np.ascontiguousarray(value), binary_data=True)
         inputs.append(infer_input)
-    return InferRequest(model, inputs, request_id=metadata["request_id"], parameters=metadata)
+    return InferRequest(model, inputs, request_id=request.request_id, parameters=request.parameters())
 
 
-def send(url: str, model: str, requests: list[tuple[dict, dict]]) -> list[dict[str, np.ndarray]]:
-    """Every (metadata, tensors) request to ``model`` through kserve's InferenceRESTClient (v2, binary
-    tensors), ``CONCURRENCY`` at a time; each response's outputs by name, in request order."""
+def send(url: str, model: str, requests: list[Request]) -> list[dict[str, np.ndarray]]:
+    """Every request to ``model`` through kserve's InferenceRESTClient (v2, binary tensors, its metadata
+    as parameters), ``CONCURRENCY`` at a time; each response's outputs by name, in request order."""
     from kserve import InferenceRESTClient, RESTConfig
 
     async def all_of_them() -> list[dict[str, np.ndarray]]:
         client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=60))
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(metadata: dict, tensors: dict) -> dict[str, np.ndarray]:
+        async def one(request: Request) -> dict[str, np.ndarray]:
             async with gate:
-                response = await client.infer(url, _request(model, metadata, tensors), model_name=model)
+                response = await client.infer(url, _request(model, request), model_name=model)
             return {out.name: out.as_numpy() for out in response.outputs}
 
         try:
-            return await asyncio.gather(*(one(m, t) for m, t in requests))
+            return await asyncio.gather(*(one(request) for request in requests))
         finally:
             await client.close()
 

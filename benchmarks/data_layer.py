@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.results import write_section
-from models.hearing_loss.cohort import read_manifest
+from models.hearing_loss.dataset import read_manifest
 
 
 def _measure(args: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.results import write_section
-from models.hearing_loss.cohort import FeatureStore, read_manifest
+from models.hearing_loss.dataset import FeatureStore, read_manifest
 from models.hearing_loss.sampling import anchor_index
 from models.hearing_loss.split import assign_folds
 from models.hearing_loss.synth import SynthConfig, synthesize

@@ -58,7 +58,7 @@ def direct(cohort: Path, work: Path) -> dict[str, float]:
     model, run_id = timed(
         "train",
         lambda: steps.train_model(
-            FAMILY, work / "split", work / "model", config, holdout_fold=HOLDOUT_FOLD, settings=settings
+            FAMILY, work / "split", work / "model", config, holdout=HOLDOUT_FOLD, settings=settings
         ),
     )
     timed(
@@ -105,8 +105,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="affectops-overhead-") as tmp:
         root = Path(tmp)
         cohort = root / "cohort"
-        config = replace(spec.synth_config(), subjects=args.subjects, session_seconds=(330.0, 390.0))
-        spec.synthesize(config, cohort)
+        config = replace(spec.data.synth_config(), subjects=args.subjects, session_seconds=(330.0, 390.0))
+        spec.data.synthesize(config, cohort)
         _home(root, "direct")
         (root / "work").mkdir()
         start = time.perf_counter()

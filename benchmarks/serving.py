@@ -298,8 +298,8 @@ def run(quick: bool, out_dir: Path) -> tuple[pd.DataFrame, str]:
     trained = TrainedModel(build(config).eval(), AgeScaler(mean=50.0, std=15.0), 0.5, None)
     model_path = save(trained, out_dir / "model.pt")
     trained = load(model_path)
-    tensors = get_family(FAMILY).example_input(config, frames=FRAMES)
-    predict = get_family(FAMILY).predict_request
+    tensors = get_family(FAMILY).serve.example(config, frames=FRAMES)
+    predict = get_family(FAMILY).serve.predict
     requests = 40 if quick else 200
     bodies = protocols(tensors)
     rows = []

@@ -2,7 +2,7 @@
 
 Input: a segments CSV (one row per segment: who, which session, which noise level, which video
 window) as an annotation of recorded conversations would give it. Output: a cohort directory
-in the format of :mod:`models.hearing_loss.cohort`, written one subject at a time.
+in the format of :mod:`models.hearing_loss.dataset`, written one subject at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from affectops.settings import Settings, load_settings
 from affectops.storage import is_s3, materialize
 from models.common.face import FaceAligner, FaceConfig
 from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
-from models.hearing_loss.cohort import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group
+from models.hearing_loss.dataset import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group
 from models.hearing_loss.featurize import featurize_segment
 
 log = logging.getLogger(__name__)

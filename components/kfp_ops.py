@@ -58,14 +58,15 @@ def train_model(
     variant: str,
     overrides: str,
     seed: int,
-    holdout_fold: int,
+    holdout: str,
     epochs: int,
     dataset_version: str,
     lineage: str,
     dataset: Input[Dataset],
     model: Output[Model],
 ) -> str:
-    """Train the family's model on every fold but ``holdout_fold``; the MLflow run id. ``lineage``
+    """Train the family's model without the ``holdout`` partition (a fold index or a partition's name;
+    empty: the family's default); the MLflow run id. ``lineage``
     (JSON, may be empty) says what started the run, e.g. a monitoring breach and its logged window."""
     from pathlib import Path
 
@@ -79,7 +80,7 @@ def train_model(
         Path(dataset.path),
         Path(model.path),
         config,
-        holdout_fold=holdout_fold,
+        holdout=holdout,
         settings=load_settings(),
         tags={key: value for key, value in tags.items() if value},
     )
@@ -89,14 +90,14 @@ def train_model(
 
 def evaluate_model(
     family: str,
-    holdout_fold: int,
+    holdout: str,
     model: Input[Model],
     dataset: Input[Dataset],
     metrics: Output[Metrics],
     report: Output[Artifact],
     reference: Output[Dataset],
 ) -> None:
-    """The family's metrics on the held-out fold: as KFP metrics, as the full JSON report, and the
+    """The family's metrics on the held-out partition: as KFP metrics, as the full JSON report, and the
     held-out predictions as the monitoring reference of this model."""
     from pathlib import Path
 
@@ -107,7 +108,7 @@ def evaluate_model(
         family,
         Path(model.path) / steps.MODEL_FILE,
         Path(dataset.path),
-        holdout_fold,
+        holdout,
         Path(report.path),
         Path(reference.path),
     )

@@ -21,15 +21,15 @@ class FamilyModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         from models import get_family
 
-        self.trained = get_family(self.family).load_model(context.artifacts[ARTIFACT_KEY])
+        self.trained = get_family(self.family).train.load(context.artifacts[ARTIFACT_KEY])
 
     # no type hints: MLflow 3 would derive a (list-shaped) schema from them instead of the signature
     def predict(self, context, model_input, params=None):
         from models import get_family
 
         tensors = _named_arrays(model_input)
-        get_family(self.family).serving_schema(self.trained.config).check_inputs(tensors)
-        return get_family(self.family).predict_request(self.trained, tensors)
+        get_family(self.family).serve.schema(self.trained.config).check_inputs(tensors)
+        return get_family(self.family).serve.predict(self.trained, tensors)
 
 
 def _named_arrays(model_input: Any) -> dict[str, np.ndarray]:
@@ -45,7 +45,7 @@ def signature(family: str, config: Any) -> mlflow.models.ModelSignature:
 
     from models import get_family
 
-    schema = get_family(family).serving_schema(config)
+    schema = get_family(family).serve.schema(config)
 
     def tensors(specs) -> Schema:
         return Schema(

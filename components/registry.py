@@ -89,7 +89,7 @@ def log_and_register(
     settings = settings or load_settings()
     spec = get_family(family)
     model_path = Path(model_path)
-    config = spec.load_model(model_path).config  # also proves the artifact is this family's
+    config = spec.train.load(model_path).config  # also proves the artifact is this family's
     all_tags = {TAG_GIT_COMMIT: git_commit(), **{k: str(v) for k, v in (tags or {}).items()}}
     all_tags[TAG_FAMILY] = family
     with mlflow_run(settings, experiment=family, run_name=run_name, tags=all_tags, run_id=run_id) as tracker:
@@ -103,7 +103,7 @@ def log_and_register(
             python_model=FamilyModel(family),
             artifacts={ARTIFACT_KEY: str(model_path)},
             signature=signature(family, config),
-            input_example=spec.example_input(config),
+            input_example=spec.serve.example(config),
             registered_model_name=family,
             pip_requirements=_pip_requirements(),
         )

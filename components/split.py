@@ -1,4 +1,7 @@
-"""Split any family's cohort into subject-independent folds, without rewriting the input."""
+"""Split any k-fold family's dataset into subject-independent folds, without rewriting the input.
+
+A family with fixed partitions (train / test, S1-S4) carries them in its dataset: nothing to split.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,13 @@ from pathlib import Path
 
 from affectops.storage import link_tree
 from models import get_family
+from models.contract import KFolds
 
 
 def is_split(cohort: Path, family: str = "hearing_loss") -> bool:
-    return (Path(cohort) / get_family(family).folds_file).exists()
+    """Whether ``cohort`` has its evaluation partitions: its folds file, or always for fixed partitions."""
+    partitions = get_family(family).data.partitions
+    return not isinstance(partitions, KFolds) or (Path(cohort) / partitions.file).exists()
 
 
 def split_cohort(
@@ -20,10 +26,14 @@ def split_cohort(
     With ``out``, the split cohort is a new directory (the input's files hard-linked, plus the
     folds), so a pipeline or DVC stage never rewrites its input.
     """
-    spec = get_family(family)
+    partitions = get_family(family).data.partitions
+    if not isinstance(partitions, KFolds):
+        raise ValueError(
+            f"family {family!r} has fixed partitions ({', '.join(partitions.names)}): nothing to split"
+        )
     if out is not None:
         if Path(out).exists():
             raise FileExistsError(f"{out} already exists")
         link_tree(cohort, out)
         cohort = out
-    return spec.split(Path(cohort), n_folds, seed)
+    return partitions.split(Path(cohort), n_folds, seed)

@@ -148,7 +148,11 @@ def build_config(family: str, *, variant: str = "", overrides: Any = "{}", seed:
     if epochs > 0:
         changes["epochs"] = epochs
     changes["seed"] = seed
-    return apply_overrides(get_family(family).config(), changes)
+    return apply_overrides(get_family(family).train.config(), changes)
+
+
+def _holdout_name(holdout: int | str) -> str:
+    return f"fold{holdout}" if isinstance(holdout, int) else holdout
 
 
 def train_model(
@@ -157,12 +161,13 @@ def train_model(
     model_dir: Path,
     config: Any,
     *,
-    holdout_fold: int,
+    holdout: str | int,
     settings: Settings,
     tags: Mapping[str, str] | None = None,
     device: str = "auto",
 ) -> tuple[Path, str]:
-    """Train in an MLflow run of the family's experiment; the model file lands in ``model_dir``.
+    """Train in an MLflow run of the family's experiment without the ``holdout`` partition (a fold
+    index or a partition's name, "" the family's default); the model file lands in ``model_dir``.
 
     Checkpoints stay in a scratch directory: only the model is the step's output. Returns the
     model file and the MLflow run id.
@@ -171,19 +176,20 @@ def train_model(
     from models import get_family
 
     spec = get_family(family)
+    held_out = spec.data.partitions.holdout(holdout)
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    run_name = f"{getattr(config, 'variant', family)}-seed{config.seed}-fold{holdout_fold}"
+    run_name = f"{config.variant or family}-seed{config.seed}-{_holdout_name(held_out)}"
     with (
         tempfile.TemporaryDirectory(prefix="affectops-train-") as scratch,
         mlflow_run(settings, experiment=family, run_name=run_name, tags=tags) as tracker,
     ):
-        path = spec.train(
+        path = spec.train.train(
             config,
             Path(data),
             tracker,
             out_dir=Path(scratch),
-            holdout_fold=holdout_fold,
+            holdout=held_out,
             device=device,
             resume=False,
         )
@@ -196,11 +202,11 @@ def evaluate_model(
     family: str,
     model_file: Path,
     data: Path,
-    holdout_fold: int,
+    holdout: str | int,
     report_path: Path,
     reference_path: Path | None = None,
 ) -> dict:
-    """The family's metrics on the held-out fold, also written as JSON to ``report_path``; with
+    """The family's metrics on the held-out partition, also written as JSON to ``report_path``; with
     ``reference_path``, the held-out predictions as monitoring reference data (parquet; no rows for
     a family that is not monitored, so the artifact exists either way).
     """
@@ -208,13 +214,14 @@ def evaluate_model(
     from monitoring.reference import monitored, reference_frame
 
     spec = get_family(family)
-    scores = spec.evaluate(spec.load_model(Path(model_file)), Path(data), holdout_fold)
+    held_out = spec.data.partitions.holdout(holdout)
+    scores = spec.evaluate.evaluate(spec.train.load(Path(model_file)), Path(data), held_out)
     Path(report_path).parent.mkdir(parents=True, exist_ok=True)
     Path(report_path).write_text(json.dumps(scores, indent=2))
     if reference_path is not None:
         Path(reference_path).parent.mkdir(parents=True, exist_ok=True)
         reference = (
-            reference_frame(family, Path(model_file), Path(data), holdout_fold)
+            reference_frame(family, Path(model_file), Path(data), held_out)
             if monitored(family)
             else pd.DataFrame()
         )
@@ -244,7 +251,7 @@ def register_model(
     report = json.loads(Path(report_path).read_text())
     logged = {name: Path(path) for name, path in (artifacts or {}).items() if Path(path).exists()}
     reference = pd.read_parquet(reference_path) if reference_path is not None else pd.DataFrame()
-    plot = get_family(family).plot_evaluation
+    plot = get_family(family).evaluate.plots
     with tempfile.TemporaryDirectory(prefix="affectops-plots-") as plots:
         if not reference.empty:
             logged[REFERENCE_ARTIFACT] = Path(reference_path)
@@ -271,5 +278,5 @@ def promote_model(family: str, version: int, thresholds: str | Mapping[str, Any]
     from models import get_family
 
     empty = not thresholds or (isinstance(thresholds, str) and not thresholds.strip())
-    gates = parse_thresholds(get_family(family).gates if empty else thresholds)
+    gates = parse_thresholds(get_family(family).evaluate.gates if empty else thresholds)
     return promote(family, version, gates, settings=settings)

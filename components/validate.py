@@ -54,7 +54,7 @@ class ValidationReport:
 
 def family_module(family: str) -> ModuleType:
     """The family's declarative expectations: ``tables(cohort)``, ``EXPECTATIONS``, ``ID_COLUMNS``."""
-    return get_family(family).expectations
+    return get_family(family).data.expectations
 
 
 def _columns(kwargs: dict) -> list[str]:

@@ -40,7 +40,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def load_config(family: str | None = None, path: Path | None = None) -> dict[str, Any]:
-    """The monitoring config of ``family`` (its ``FamilySpec.monitoring`` over the defaults), or of the
+    """The monitoring config of ``family`` (its spec's ``monitor.config`` over the defaults), or of the
     file ``path`` over the defaults. Raises ValueError naming a missing section or an unmonitored family."""
     config = _read(DEFAULTS)
     source: Path | str = DEFAULTS
@@ -48,10 +48,10 @@ def load_config(family: str | None = None, path: Path | None = None) -> dict[str
         from models import get_family
 
         spec = get_family(family)
-        if spec.monitoring is None:
-            raise ValueError(f"family: {family!r} has no monitoring config (FamilySpec.monitoring)")
-        source = spec.monitoring
-        config = merged(config, _read(spec.monitoring))
+        if spec.monitor is None:
+            raise ValueError(f"family: {family!r} is not monitored (its spec has no monitor part)")
+        source = spec.monitor.config
+        config = merged(config, _read(spec.monitor.config))
     if path is not None:
         source = path
         config = merged(config, _read(path))

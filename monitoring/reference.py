@@ -21,35 +21,36 @@ FEATURE_DIM = 384  # the MARLIN-compatible encoder's feature width (hearing-loss
 
 
 def monitored(family: str) -> bool:
-    """Whether ``family`` provides held-out requests (``FamilySpec.held_out_requests``) for a reference."""
+    """Whether ``family`` is monitored (its spec has a monitor part), so its versions have a reference."""
     from models import get_family
 
-    return get_family(family).held_out_requests is not None
+    return get_family(family).monitor is not None
 
 
-def reference_frame(family: str, model_file: Path, data: Path, holdout_fold: int) -> pd.DataFrame:
+def reference_frame(family: str, model_file: Path, data: Path, holdout: int | str) -> pd.DataFrame:
     """One store record per held-out segment of ``data``, answered by the model in ``model_file``."""
     from models import get_family
 
     spec = get_family(family)
-    if spec.held_out_requests is None:
-        raise ValueError(f"family: {family!r} gives no held-out requests, so it has no reference data")
-    trained = spec.load_model(model_file)
-    schema = spec.serving_schema(trained.config)
+    if spec.monitor is None:
+        raise ValueError(f"family: {family!r} is not monitored, so it has no reference data")
+    trained = spec.train.load(model_file)
+    schema = spec.serve.schema(trained.config)
     wanted = [tensor.name for tensor in schema.inputs]
     records_ = []
-    for metadata, tensors in spec.held_out_requests(Path(data), holdout_fold):
-        tensors = {name: tensors[name] for name in wanted}  # only what this variant serves (anchor or not)
-        outputs = spec.predict_request(trained, tensors)
+    for request in spec.monitor.reference_requests(Path(data), holdout):
+        # only what this variant serves (anchor or not)
+        tensors = {name: request.tensors[name] for name in wanted}
+        outputs = spec.serve.predict(trained, tensors)
         records_.append(
             {
-                records.INFERENCE_ID: metadata["request_id"],
+                records.INFERENCE_ID: request.request_id,
                 records.TIMESTAMP: pd.NaT,
                 records.MODEL_NAME: family,
                 records.MODEL_VERSION: None,
                 records.STATUS: "ok",
                 **records.scalar_outputs(outputs),
-                **metadata,
+                **request.parameters(),
                 **records.summarize_inputs(tensors),
             }
         )

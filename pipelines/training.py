@@ -61,7 +61,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
         variant: str = "",
         overrides: str = "{}",
         seed: int = 0,
-        holdout_fold: int = 0,
+        holdout: str = "",
         epochs: int = 0,
         n_folds: int = 5,
         gate_thresholds: str = "",
@@ -85,7 +85,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
             variant=variant,
             overrides=overrides,
             seed=seed,
-            holdout_fold=holdout_fold,
+            holdout=holdout,
             epochs=epochs,
             dataset_version=data.outputs["Output"],
             lineage=lineage,
@@ -95,7 +95,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
         evaluate = _on_cluster(
             ops.evaluate_model(
                 family=family,
-                holdout_fold=holdout_fold,
+                holdout=holdout,
                 model=train.outputs["model"],
                 dataset=split.outputs["split"],
             ),

@@ -42,11 +42,11 @@ class Predictor:
     def from_uri(cls, family: str, uri: str | Path, settings: Settings) -> Predictor:
         spec = get_family(family)
         path, version = resolve(str(uri), settings)
-        trained = spec.load_model(path)
+        trained = spec.train.load(path)
         return cls(
             family=spec,
             trained=trained,
-            schema=spec.serving_schema(trained.config),
+            schema=spec.serve.schema(trained.config),
             model_version=version,
             source=str(uri),
         )
@@ -54,7 +54,7 @@ class Predictor:
     def predict(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One request's named tensors -> named outputs; ValueError naming the tensor on bad input."""
         self.schema.check_inputs(tensors)
-        return self.family.predict_request(self.trained, dict(tensors))
+        return self.family.serve.predict(self.trained, dict(tensors))
 
     def coerce_json(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Nested JSON lists -> arrays of the schema's dtypes (JSON carries no dtype).

@@ -45,9 +45,9 @@ from affectops.settings import Settings, load_settings
 from components.featurize import MARLIN_SMALL, RANDOM_WEIGHTS_WARNING, resolve_weights
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
-from models.hearing_loss.cohort import FEATURE_DIM, FPS
+from models.hearing_loss.dataset import FEATURE_DIM, FPS
 from models.hearing_loss.featurize import CLIPS_PER_BATCH, VideoError, featurize_segment
-from models.hearing_loss.serving_schema import CURRENT, METADATA
+from models.hearing_loss.schema import CURRENT, METADATA
 from serving.inference_log import HEADER_LENGTH
 
 SEGMENTS = ("current", "anchor")  # the predictor's input names

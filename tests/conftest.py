@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from models.hearing_loss.synth import SynthConfig, synthesize
+from models import get_family
 
-TINY = SynthConfig(subjects=10, session_seconds=(300.0, 400.0), seed=0)
+HEARING_LOSS = get_family("hearing_loss")
 
 
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10 subjects, 5-6 minute sessions: the real format at test size (read-only: copy to corrupt)."""
     out = tmp_path_factory.mktemp("cohort") / "tiny"
-    synthesize(TINY, out)
+    HEARING_LOSS.data.synthesize(HEARING_LOSS.data.tiny(), out)
     return out
 
 
@@ -34,7 +34,6 @@ def trained_tiny(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory):
     """``trained_tiny(config) -> model.pt``: a real model trained on ``tiny_split`` with fold 0 held
     out, once per distinct config for the whole session (read-only: copy to change it)."""
     from models.common.tracking import NullTracker
-    from models.hearing_loss.train import train
 
     trained: dict[str, Path] = {}
 
@@ -42,7 +41,9 @@ def trained_tiny(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory):
         key = repr(config)  # the config dataclass is mutable, so unhashable; its repr names every field
         if key not in trained:
             out = tmp_path_factory.mktemp("tiny-model")
-            trained[key] = train(config, tiny_split, NullTracker(), out_dir=out, holdout_fold=0, device="cpu")
+            trained[key] = HEARING_LOSS.train.train(
+                config, tiny_split, NullTracker(), out_dir=out, holdout=0, device="cpu"
+            )
         return trained[key]
 
     return get

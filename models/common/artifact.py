@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from models.common.config import plain
 
 
 def write(path: Path, payload: Mapping[str, Any]) -> Path:
@@ -33,3 +35,25 @@ def read(path: Path, family: str, fmt: int, device: str | torch.device = "cpu") 
     if payload.get("format") != fmt:
         raise ValueError(f"{path} has artifact format {payload.get('format')}, this code reads {fmt}")
     return payload
+
+
+def module_payload(
+    family: str, fmt: int, model: torch.nn.Module, config: Any, **extra: Any
+) -> dict[str, Any]:
+    """An artifact's payload: the constructor config (plain types), the weights on the CPU, ``extra``."""
+    return {
+        "format": fmt,
+        "family": family,
+        "config": plain(config),
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        **extra,
+    }
+
+
+def load_module(
+    payload: Mapping[str, Any], build: Callable[[Any], torch.nn.Module], config_type: type, device
+):
+    """The model an artifact's payload describes, rebuilt and ready for inference (eval mode)."""
+    model = build(config_type(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()

@@ -56,3 +56,8 @@ def _convert(name: str, value: Any, hint: Any) -> Any:
         return hint(value)
     except (TypeError, ValueError):
         raise ValueError(f"config field {name}: cannot read {value!r} as {hint}") from None
+
+
+def plain(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain types (tuples as lists): what artifacts and fingerprints store."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}

@@ -50,7 +50,7 @@ def cross_validate(
                 data,
                 LocalTracker(run_dir / "tracking"),
                 out_dir=run_dir,
-                holdout_fold=fold,
+                holdout=fold,
                 device=device,
             )
             parts.append(predict_fold(path, fold))

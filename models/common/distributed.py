@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,13 @@ class Runtime:
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """``module`` in DDP when there are several processes (gradients averaged over ranks), else itself."""
+        if not self.distributed:
+            return module
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
 
     def mean(self, value: float) -> float:
         """The mean of ``value`` over all processes (each rank's epoch loss, for one logged number)."""

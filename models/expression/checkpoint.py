@@ -6,12 +6,14 @@ and serving rebuilds the architecture without the training code (STYLE.md §7).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from models.common import artifact
+from models.common.training import fingerprint
 from models.expression.model import ExpressionConfig, ExpressionModel, build
 
 FORMAT = 1
@@ -21,29 +23,26 @@ FAMILY = "expression"
 @dataclass
 class TrainedModel:
     model: ExpressionModel
-    holdout_fold: int | None
+    holdout: int | None  # the fold it never saw
 
     @property
     def config(self) -> ExpressionConfig:
         return self.model.config
 
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(self.config, self.holdout)
+
 
 def save(trained: TrainedModel, path: Path) -> Path:
-    config = asdict(trained.config)
-    payload = {
-        "format": FORMAT,
-        "family": FAMILY,
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
-        "state_dict": {key: value.detach().cpu() for key, value in trained.model.state_dict().items()},
-        "holdout_fold": trained.holdout_fold,
-    }
+    payload = artifact.module_payload(
+        FAMILY, FORMAT, trained.model, trained.config, holdout_fold=trained.holdout
+    )
     return artifact.write(path, payload)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild the model from an artifact written by ``save``; ready for inference (eval mode)."""
     payload = artifact.read(path, FAMILY, FORMAT, device)
-    model = build(ExpressionConfig(**payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    model.to(device).eval()
-    return TrainedModel(model=model, holdout_fold=payload["holdout_fold"])
+    return TrainedModel(
+        model=artifact.load_module(payload, build, ExpressionConfig, device), holdout=payload["holdout_fold"]
+    )

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from models.common import crossval as common
+from models.common.folds import select_folds
 from models.common.tracking import Tracker
 from models.expression import checkpoint
-from models.expression.data import load_split, select_folds
+from models.expression.data import load_split
 from models.expression.evaluate import metrics, predict
 from models.expression.model import ExpressionConfig
 from models.expression.train import train

@@ -9,38 +9,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.expression.dataset import FOLDS_FILE, VideoStore, read_folds, read_videos
+from models.common.folds import attach_folds, read_folds
+from models.expression.dataset import VideoStore, read_videos
 
 
 def load_split(root: Path) -> pd.DataFrame:
     """The videos table with a ``fold`` column (the family's ``load_data``)."""
-    root = Path(root)
-    if not (root / FOLDS_FILE).exists():
-        raise FileNotFoundError(f"{root} has no {FOLDS_FILE}; run `affectops data split` on it first")
-    videos = read_videos(root)
-    folds = read_folds(root)[["video_id", "fold"]]
-    repeated = folds["video_id"][folds["video_id"].duplicated()].unique()
-    if len(repeated):
-        raise ValueError(f"videos assigned to more than one fold: {', '.join(repeated[:10])}")
-    frame = videos.merge(folds, on="video_id", how="left", validate="one_to_one")
-    if frame["fold"].isna().any():
-        missing = sorted(frame.loc[frame["fold"].isna(), "video_id"])
-        raise ValueError(f"videos without a fold in {FOLDS_FILE}: {', '.join(missing[:10])}")
-    frame["fold"] = frame["fold"].astype(int)
-    return frame
-
-
-def select_folds(frame: pd.DataFrame, holdout: int | None, *, train: bool) -> pd.DataFrame:
-    """Training videos (every fold but ``holdout``) or test videos (fold ``holdout``) (paper §4.6).
-
-    ``holdout=None`` trains on every fold and has no test videos.
-    """
-    if holdout is None:
-        return frame if train else frame.iloc[0:0]
-    folds = sorted(frame["fold"].unique())
-    if holdout not in folds:
-        raise ValueError(f"holdout fold {holdout} is not among the dataset's folds {folds}")
-    return frame[frame["fold"] != holdout] if train else frame[frame["fold"] == holdout]
+    return attach_folds(read_videos(root), read_folds(root), "video_id", "videos")
 
 
 def feature_stats(store: VideoStore, videos: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

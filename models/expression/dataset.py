@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.common.folds import FOLDS_FILE, write_typed
 from models.expression.annotations import nearest_face, read_annotation
 from models.expression.features import FEATURES, is_visual
 
 FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 VIDEOS_FILE = "videos.parquet"
-FOLDS_FILE = "folds.parquet"
 ANNOTATIONS_DIR = "annotations"
 FACES_DIR = "faces"
 FEATURES_DIR = "features"
@@ -73,25 +73,14 @@ def read_videos(root: Path) -> pd.DataFrame:
     return pd.read_parquet(Path(root) / VIDEOS_FILE)
 
 
-def read_folds(root: Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(root) / FOLDS_FILE)
-
-
-def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    return frame[list(columns)].astype(columns)
-
-
 def write_folds(root: Path, folds: pd.DataFrame) -> Path:
-    path = Path(root) / FOLDS_FILE
-    path.unlink(missing_ok=True)  # may be a hard link shared with the dataset it was split from
-    _typed(folds, FOLDS_COLUMNS).to_parquet(path, index=False)
-    return path
+    return write_typed(Path(root) / FOLDS_FILE, folds, FOLDS_COLUMNS)
 
 
 def write_dataset(root: Path, videos: pd.DataFrame, features: Sequence[str], provenance: dict) -> None:
     """Write ``videos.parquet`` and ``dataset.json``; annotation, face and feature files go beside."""
     root = Path(root)
-    _typed(videos, VIDEO_COLUMNS).to_parquet(root / VIDEOS_FILE, index=False)
+    write_typed(root / VIDEOS_FILE, videos, VIDEO_COLUMNS)
     meta = {
         "format_version": FORMAT_VERSION,
         "features": {name: FEATURES[name][1] for name in features},

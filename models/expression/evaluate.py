@@ -8,16 +8,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
+from models.common.folds import evaluation_fold, select_folds
 from models.expression.checkpoint import TrainedModel
-from models.expression.data import load_split, select_folds
+from models.expression.data import load_split
 from models.expression.dataset import VideoStore
 from models.expression.features import CLASSES, N_CLASSES
-from models.expression.inference import frame_logits, softmax
+from models.expression.predict import frame_logits, softmax
 
 PROBABILITY_COLUMNS = [f"p_{name}" for name in CLASSES]
-# promotion gate (components/gates.py): quality only, on Eq. 5's mean F1. Choice: a floor below the
-# paper's single models on Aff-Wild2 (Table 3) and far above guessing over 8 classes (~0.12)
-PROMOTION_GATES = {"quality": {"f1": 0.3, "f1_vs_champion": 0.02}}
 
 
 def predict(trained: TrainedModel, data: Path, videos: pd.DataFrame) -> pd.DataFrame:
@@ -60,17 +58,10 @@ def metrics(labels: np.ndarray, predictions: np.ndarray) -> dict:
     return out
 
 
-def evaluate(trained: TrainedModel, data: Path, holdout_fold: int | None = None) -> dict:
-    """Metrics of ``trained`` on fold ``holdout_fold`` of the split dataset ``data`` (default: the
-    fold the model was trained without)."""
-    fold = trained.holdout_fold if holdout_fold is None else holdout_fold
-    if fold is None:
-        raise ValueError("the model was trained on every fold; name a fold of another dataset to evaluate on")
-    if trained.holdout_fold is not None and fold != trained.holdout_fold:
-        raise ValueError(
-            f"fold {fold} is in this model's training data; it held out fold {trained.holdout_fold}"
-        )
-    videos = select_folds(load_split(data), fold, train=False)
+def evaluate(trained: TrainedModel, data: Path, holdout: int | None = None) -> dict:
+    """Metrics of ``trained`` on fold ``holdout`` of the split dataset ``data`` (default: the fold the
+    model was trained without)."""
+    videos = select_folds(load_split(data), evaluation_fold(trained.holdout, holdout), train=False)
     predictions = predict(trained, data, videos)
     scores = metrics(predictions["label"].to_numpy(), predictions["prediction"].to_numpy())
     return {**scores, "videos": len(videos)}

@@ -9,12 +9,20 @@ that the matching expectation reports; only an unreadable table file raises ``Da
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from models.common.expectations import (
+    column_schema,
+    expect,
+    fold_membership,
+    folds_file_rules,
+    in_set,
+    read_json_object,
+    read_parquet,
+)
 from models.expression.annotations import HEADER
 from models.expression.dataset import (
     FOLDS_COLUMNS,
@@ -46,19 +54,6 @@ ID_COLUMNS: dict[str, list[str]] = {
 }
 
 
-class DatasetError(ValueError):
-    """A dataset file exists but cannot be read at all."""
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()  # every column-exists expectation then fails, naming the columns
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise DatasetError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc})") from exc
-
-
 def _meta(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The top-level files, and one row per feature dataset.json declares (with its real width)."""
     path = root / META_FILE
@@ -69,12 +64,7 @@ def _meta(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     }
     declared: dict = {}
     if path.exists():
-        try:
-            meta = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise DatasetError(f"{path}: expected a JSON object, found {type(meta).__name__}")
+        meta = read_json_object(path)
         row["format_version"] = meta.get("format_version")
         declared = meta.get("features") if isinstance(meta.get("features"), dict) else {}
     row["n_features"] = len(declared)
@@ -174,20 +164,12 @@ def _per_video(root: Path, videos: pd.DataFrame, declared: dict) -> dict[str, pd
 
 def _folds(folds: pd.DataFrame, videos: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per video: in both tables, in how many folds; per subject: in how many folds."""
-    known = set(videos["video_id"].dropna()) if "video_id" in videos else set()
-    assigned = set(folds["video_id"].dropna()) if "video_id" in folds else set()
-    out = pd.DataFrame({"video_id": pd.Series(sorted(known | assigned), dtype="string")})
-    out["in_videos"] = out["video_id"].isin(known)
-    out["in_folds"] = out["video_id"].isin(assigned)
+    out = fold_membership(folds, videos, "video_id", "videos")
     subjects = pd.DataFrame({"subject_id": pd.Series(dtype="string")})
-    if {"video_id", "fold"} <= set(folds):
-        per_video = folds.dropna(subset=["video_id"]).groupby("video_id")["fold"].nunique()
-        out = out.merge(per_video.rename("n_folds"), left_on="video_id", right_index=True, how="left")
-        out["n_folds"] = out["n_folds"].fillna(0).astype("int64")
-        if {"video_id", "subject_id"} <= set(videos):
-            # the subject from videos.parquet, so a folds file cannot hide a split subject
-            joined = folds[["video_id", "fold"]].merge(videos[["video_id", "subject_id"]], on="video_id")
-            subjects = joined.groupby("subject_id")["fold"].nunique().rename("n_folds").reset_index()
+    if {"video_id", "fold"} <= set(folds) and {"video_id", "subject_id"} <= set(videos):
+        # the subject from videos.parquet, so a folds file cannot hide a split subject
+        joined = folds[["video_id", "fold"]].merge(videos[["video_id", "subject_id"]], on="video_id")
+        subjects = joined.groupby("subject_id")["fold"].nunique().rename("n_folds").reset_index()
     return out, subjects
 
 
@@ -195,72 +177,46 @@ def tables(root: Path) -> dict[str, pd.DataFrame]:
     """The named tables ``EXPECTATIONS`` refer to; ``folds*`` and ``subjects`` only after the split."""
     root = Path(root)
     meta, declared_table, declared = _meta(root)
-    videos = _read_parquet(root / VIDEOS_FILE)
+    videos = read_parquet(root / VIDEOS_FILE)
     ids = videos[["video_id"] + [c for c in ("n_frames",) if c in videos]] if "video_id" in videos else None
     out = {"meta": meta, "declared": declared_table, "videos": videos}
     if ids is not None:
         out.update(_per_video(root, ids.dropna(subset=["video_id"]), declared))
     if (root / FOLDS_FILE).exists():
-        folds = _read_parquet(root / FOLDS_FILE)
+        folds = read_parquet(root / FOLDS_FILE)
         out["folds_file"] = folds
         out["folds"], out["subjects"] = _folds(folds, videos)
     return out
 
 
-def _expect(table: str, expectation: str, why: str, **kwargs) -> dict:
-    return {"table": table, "expectation": expectation, "kwargs": kwargs, "why": why}
-
-
-def _in_set(table: str, column: str, values: list, why: str) -> dict:
-    return _expect(table, "ExpectColumnValuesToBeInSet", why, column=column, value_set=values)
-
-
-_GE_TYPE_NAMES = {"string": "str"}  # GE compares the dtype's scalar type by name
-
-
-def _videos_schema() -> list[dict]:
-    out = []
-    for column, dtype in VIDEO_COLUMNS.items():
-        out += [
-            _expect("videos", "ExpectColumnToExist", f"videos.parquet has column {column}", column=column),
-            _expect(
-                "videos",
-                "ExpectColumnValuesToBeOfType",
-                f"videos.{column} is stored as {dtype}, as dataset.VIDEO_COLUMNS declares",
-                column=column,
-                type_=_GE_TYPE_NAMES.get(dtype, dtype),
-            ),
-            _expect("videos", "ExpectColumnValuesToNotBeNull", f"every video has {column}", column=column),
-        ]
-    return out
-
-
 EXPECTATIONS: list[dict] = [
-    _in_set("meta", "meta_exists", [True], f"{META_FILE} exists"),
-    _in_set("meta", "videos_exists", [True], f"{VIDEOS_FILE} exists"),
-    _in_set(
+    in_set("meta", "meta_exists", [True], f"{META_FILE} exists"),
+    in_set("meta", "videos_exists", [True], f"{VIDEOS_FILE} exists"),
+    in_set(
         "meta", "format_version", [FORMAT_VERSION], "the dataset is in the format version this code reads"
     ),
-    _expect(
+    expect(
         "meta",
         "ExpectColumnValuesToBeBetween",
         "dataset.json declares at least one feature",
         column="n_features",
         min_value=1,
     ),
-    _in_set("declared", "feature", list(FEATURES), "declared features are the paper's (§3.2)"),
-    _expect(
+    in_set("declared", "feature", list(FEATURES), "declared features are the paper's (§3.2)"),
+    expect(
         "declared",
         "ExpectColumnPairValuesToBeEqual",
         "a declared feature has the paper's width (§3.2)",
         column_A="declared_dim",
         column_B="paper_dim",
     ),
-    _expect("videos", "ExpectTableRowCountToBeBetween", "the dataset has videos", min_value=1),
-    *_videos_schema(),
-    _expect("videos", "ExpectColumnValuesToBeUnique", "video ids are unique", column="video_id"),
-    _expect("videos", "ExpectColumnValuesToBeBetween", "a video has frames", column="n_frames", min_value=1),
-    _expect(
+    expect("videos", "ExpectTableRowCountToBeBetween", "the dataset has videos", min_value=1),
+    *column_schema(
+        "videos", VIDEO_COLUMNS, file="videos.parquet", declared_by="dataset.VIDEO_COLUMNS", row="video"
+    ),
+    expect("videos", "ExpectColumnValuesToBeUnique", "video ids are unique", column="video_id"),
+    expect("videos", "ExpectColumnValuesToBeBetween", "a video has frames", column="n_frames", min_value=1),
+    expect(
         "videos",
         "ExpectColumnValuesToBeBetween",
         "fps is positive",
@@ -268,37 +224,37 @@ EXPECTATIONS: list[dict] = [
         min_value=0,
         strict_min=True,
     ),
-    _in_set("videos", "partition", list(PARTITIONS), "partition is Aff-Wild2's train or validation"),
-    _in_set("annotations", "file_exists", [True], "every video has annotations/<video>.txt"),
-    _in_set("annotations", "header_ok", [True], f"an annotation file starts with the header {HEADER!r}"),
-    _in_set("annotations", "n_bad_labels", [0], f"labels are integers in {INVALID_LABEL}..{N_CLASSES - 1}"),
-    _in_set(
+    in_set("videos", "partition", list(PARTITIONS), "partition is Aff-Wild2's train or validation"),
+    in_set("annotations", "file_exists", [True], "every video has annotations/<video>.txt"),
+    in_set("annotations", "header_ok", [True], f"an annotation file starts with the header {HEADER!r}"),
+    in_set("annotations", "n_bad_labels", [0], f"labels are integers in {INVALID_LABEL}..{N_CLASSES - 1}"),
+    in_set(
         "annotations",
         "labels_minus_frames",
         [0],
         "one label per video frame (n_frames lines after the header)",
     ),
-    _in_set("faces", "file_exists", [True], "every video has faces/<video>.npy"),
-    _in_set("faces", "file_readable", [True], "the face index is a loadable .npy array"),
-    _in_set("faces", "dtype_integer", [True], "the face index holds integer frame numbers"),
-    _expect(
+    in_set("faces", "file_exists", [True], "every video has faces/<video>.npy"),
+    in_set("faces", "file_readable", [True], "the face index is a loadable .npy array"),
+    in_set("faces", "dtype_integer", [True], "the face index holds integer frame numbers"),
+    expect(
         "faces",
         "ExpectColumnValuesToBeBetween",
         "a video has a face in some frame",
         column="n_faces",
         min_value=1,
     ),
-    _in_set(
+    in_set(
         "faces",
         "ordered_in_range",
         [True],
         "face frames are sorted, distinct and within 0..n_frames-1 (§3.1)",
     ),
-    _in_set("features", "file_exists", [True], "every declared feature has a file for every video"),
-    _in_set("features", "file_readable", [True], "every feature file is a loadable .npy array"),
-    _in_set("features", "dtype", ["float32"], "features are float32"),
-    _in_set("features", "ndim", [2], "feature arrays are 2-D [rows, dim]"),
-    _expect(
+    in_set("features", "file_exists", [True], "every declared feature has a file for every video"),
+    in_set("features", "file_readable", [True], "every feature file is a loadable .npy array"),
+    in_set("features", "dtype", ["float32"], "features are float32"),
+    in_set("features", "ndim", [2], "feature arrays are 2-D [rows, dim]"),
+    expect(
         "features",
         "ExpectColumnPairValuesToBeEqual",
         "a feature file has its feature's width",
@@ -306,7 +262,7 @@ EXPECTATIONS: list[dict] = [
         column_B="declared_dim",
         ignore_row_if="either_value_is_missing",
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnPairValuesToBeEqual",
         "visual features have one row per face frame, audio features one per video frame",
@@ -314,36 +270,25 @@ EXPECTATIONS: list[dict] = [
         column_B="rows_expected",
         ignore_row_if="either_value_is_missing",
     ),
-    _in_set("features", "n_nonfinite", [0], "features are finite (no NaN or inf)"),
-    _expect(
+    in_set("features", "n_nonfinite", [0], "features are finite (no NaN or inf)"),
+    expect(
         "classes",
         "ExpectColumnValuesToBeBetween",
         "every one of the 8 expressions has labelled frames (mean F1 over 8 classes, Eq. 5)",
         column="frames",
         min_value=1,
     ),
-    _in_set("folds", "in_folds", [True], "every video has a fold"),
-    _in_set("folds", "in_videos", [True], "every video in folds.parquet is in videos.parquet"),
-    _expect(
+    in_set("folds", "in_folds", [True], "every video has a fold"),
+    in_set("folds", "in_videos", [True], "every video in folds.parquet is in videos.parquet"),
+    expect(
         "folds", "ExpectColumnValuesToBeBetween", "no video is in two folds", column="n_folds", max_value=1
     ),
-    _expect(
+    expect(
         "subjects",
         "ExpectColumnValuesToBeBetween",
         "a subject's videos share one fold (subject-independent evaluation)",
         column="n_folds",
         max_value=1,
     ),
-    *[
-        _expect("folds_file", "ExpectColumnToExist", f"folds.parquet has column {column}", column=column)
-        for column in FOLDS_COLUMNS
-    ],
-    _expect(
-        "folds_file",
-        "ExpectColumnValuesToBeBetween",
-        f"fold ids are 0-{N_FOLDS - 1}",
-        column="fold",
-        min_value=0,
-        max_value=N_FOLDS - 1,
-    ),
+    *folds_file_rules(FOLDS_COLUMNS, N_FOLDS),
 ]

@@ -8,18 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.common.figures import pyplot, save
 from models.expression.features import CLASSES
 
 SHARE_OUTPUT = "labels"  # the served per-frame class output whose shares the inference log keeps
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def predicted_shares(reference: pd.DataFrame) -> np.ndarray | None:
@@ -36,7 +28,7 @@ def plot_evaluation(report: Mapping, reference: pd.DataFrame, out_dir: Path) -> 
     reference, the share of frames predicted as each class beside it."""
     if report.get("f1") is None:
         raise ValueError("report: no mean F1 ('f1'); pass the family's evaluation report")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     x = np.arange(len(CLASSES))
     ax.bar(x, [100 * (report.get(f"f1_{name}") or 0.0) for name in CLASSES], 0.6, label="F1 per class")
@@ -48,7 +40,7 @@ def plot_evaluation(report: Mapping, reference: pd.DataFrame, out_dir: Path) -> 
     ax.set_ylim(0, 100)
     ax.set_title("Held-out F1 per expression class")
     ax.legend(fontsize=8)
-    paths = [_save(fig, Path(out_dir) / "f1_by_class.png")]
+    paths = [save(fig, Path(out_dir) / "f1_by_class.png")]
     shares = predicted_shares(reference)
     if shares is not None:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -56,13 +48,5 @@ def plot_evaluation(report: Mapping, reference: pd.DataFrame, out_dir: Path) -> 
         ax.set_xticks(x, CLASSES, rotation=30)
         ax.set_ylabel("frames predicted (%)")
         ax.set_title(f"Predicted class distribution over {len(reference)} held-out requests")
-        paths.append(_save(fig, Path(out_dir) / "predicted_classes.png"))
+        paths.append(save(fig, Path(out_dir) / "predicted_classes.png"))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.contract import BaseConfig
 from models.expression.features import N_CLASSES, check_features, total_dim
 
 VARIANTS = ("transformer", "lstm")  # paper §3.3.1 / §3.3.2
@@ -24,7 +25,7 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
-class ExpressionConfig:
+class ExpressionConfig(BaseConfig):
     """Architecture and training hyper-parameters; defaults are the paper's where it gives them.
 
     Choices where the paper is silent: features are z-scored with training-set statistics (the

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.common.folds import read_folds
 from models.expression.annotations import read_annotation
-from models.expression.dataset import FOLDS_FILE, annotation_path, read_folds, read_meta, read_videos
+from models.expression.dataset import FOLDS_FILE, annotation_path, read_meta, read_videos
 from models.expression.features import CLASSES, N_CLASSES
 
 

@@ -20,21 +20,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from models.common.distributed import Runtime, setup, teardown
+from models.common.folds import select_folds
 from models.common.tracking import Tracker
+from models.common.training import MODEL_FILE, ResumableState, fingerprint, per_rank_batch
 from models.expression import checkpoint
-from models.expression.data import feature_stats, load_split, pad_segments, select_folds
+from models.expression.data import feature_stats, load_split, pad_segments
 from models.expression.dataset import VideoStore
 from models.expression.model import ExpressionConfig, ExpressionModel, LSTMState, RDropPair, build, rdrop_loss
 from models.expression.segments import segment_table
 from models.expression.step_plan import Segment, Step, lstm_steps, transformer_steps
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "last.pt"
-MODEL_FILE = "model.pt"
 
 
 def train(
@@ -43,14 +41,14 @@ def train(
     tracker: Tracker,
     *,
     out_dir: Path,
-    holdout_fold: int | None = None,
+    holdout: int | None = None,
     device: str = "auto",
     resume: bool = True,
 ) -> Path:
-    """Train on every fold but ``holdout_fold`` (all folds if None); return the model artifact's path."""
+    """Train on every fold but ``holdout`` (all folds if None); return the model artifact's path."""
     runtime = setup(device)
     try:
-        return _Trainer(config, Path(data), tracker, Path(out_dir), holdout_fold, runtime).run(resume)
+        return _Trainer(config, Path(data), tracker, Path(out_dir), holdout, runtime).run(resume)
     finally:
         teardown(runtime)
 
@@ -62,17 +60,15 @@ class _Trainer:
         data: Path,
         tracker: Tracker,
         out_dir: Path,
-        holdout_fold: int | None,
+        holdout: int | None,
         runtime: Runtime,
     ) -> None:
         self.config, self.tracker, self.out_dir, self.runtime = config, tracker, out_dir, runtime
-        if config.batch_size % runtime.world:
-            raise ValueError(f"batch_size {config.batch_size} must divide by the {runtime.world} processes")
-        self.per_rank_batch = config.batch_size // runtime.world  # batch_size is the global batch
-        self.holdout_fold = holdout_fold
-        self.videos = select_folds(load_split(data), holdout_fold, train=True)
+        self.per_rank_batch = per_rank_batch(config.batch_size, runtime)
+        self.holdout = holdout
+        self.videos = select_folds(load_split(data), holdout, train=True)
         if self.videos.empty:
-            raise ValueError(f"no training videos in {data} with fold {holdout_fold} held out")
+            raise ValueError(f"no training videos in {data} with fold {holdout} held out")
         self.store = VideoStore(data, config.features)
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
         self.model: ExpressionModel = build(config)
@@ -80,19 +76,18 @@ class _Trainer:
         self.model.feature_mean.copy_(torch.from_numpy(mean))
         self.model.feature_std.copy_(torch.from_numpy(std))
         self.model.to(runtime.device)
-        pair = RDropPair(self.model)
-        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        self.pair = DistributedDataParallel(pair, device_ids=device_ids) if runtime.distributed else pair
+        self.pair = runtime.wrap(RDropPair(self.model))
+        self.state = ResumableState(out_dir, fingerprint(config, holdout), runtime.device)
 
     def run(self, resume: bool) -> Path:
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)  # paper §4.3
-        start = self._load_state(optimizer) if resume else 0
+        start = self._resume(optimizer) if resume else 0
         runtime = self.runtime
         if runtime.is_main:
             self.tracker.log_params(
                 {
                     **asdict(self.config),
-                    "holdout_fold": self.holdout_fold,
+                    "holdout_fold": self.holdout,
                     "train_videos": len(self.videos),
                     "train_frames": int(self.videos["n_frames"].sum()),
                     "world_size": runtime.world,
@@ -122,12 +117,12 @@ class _Trainer:
             metrics = {**totals, "frames_per_s": runtime.mean(frames) * runtime.world / seconds}
             if runtime.is_main:
                 self.tracker.log_metrics(metrics, step=epoch + 1)
-                self._save_state(epoch + 1, optimizer)
+                self.state.save(self.model, optimizer, epoch=epoch + 1)
                 shown = " ".join(f"{key} {value:.4f}" for key, value in metrics.items())
                 log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.config.epochs, shown, seconds)
         path = self.out_dir / MODEL_FILE
         if runtime.is_main:
-            checkpoint.save(checkpoint.TrainedModel(self.model, self.holdout_fold), path)
+            checkpoint.save(checkpoint.TrainedModel(self.model, self.holdout), path)
             self.tracker.log_artifact(path)
         runtime.barrier()
         return path
@@ -184,33 +179,11 @@ class _Trainer:
 
     # -- resumable state ----------------------------------------------------------------------
 
-    def _fingerprint(self) -> dict:
-        config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()}
-        return {"config": config, "holdout_fold": self.holdout_fold}
-
-    def _save_state(self, epochs_done: int, optimizer: torch.optim.Optimizer) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        state = {
-            **self._fingerprint(),
-            "epoch": epochs_done,
-            "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-        }
-        tmp = self.out_dir / (STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.out_dir / STATE_FILE)  # atomic: an interruption leaves the previous epoch's state
-
-    def _load_state(self, optimizer: torch.optim.Optimizer) -> int:
-        path = self.out_dir / STATE_FILE
-        if not path.exists():
+    def _resume(self, optimizer: torch.optim.Optimizer) -> int:
+        """The epochs already done by an interrupted run of this fingerprint (0 if none)."""
+        state = self.state.load(self.model)
+        if state is None:
             return 0
-        state = torch.load(path, map_location=self.runtime.device, weights_only=True)
-        if {key: state[key] for key in ("config", "holdout_fold")} != self._fingerprint():
-            raise ValueError(
-                f"{path} was written by a run with another config or holdout fold; "
-                "use a new output directory or --no-resume"
-            )
-        self.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         log.info("resuming at epoch %d/%d from %s", state["epoch"] + 1, self.config.epochs, self.out_dir)
         return int(state["epoch"])

@@ -6,12 +6,14 @@ and serving rebuilds the exact architecture without the training code (STYLE.md 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from models.common import artifact
+from models.common.training import fingerprint
 from models.hearing_loss.data import AgeScaler
 from models.hearing_loss.model import HearingLossConfig, HearingLossModel, build
 
@@ -25,35 +27,35 @@ class TrainedModel:
     model: HearingLossModel
     age_scaler: AgeScaler
     threshold: float
-    holdout_fold: int | None
+    holdout: int | None  # the fold it never saw
 
     @property
     def config(self) -> HearingLossConfig:
         return self.model.config
 
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(self.config, self.holdout)
+
 
 def save(trained: TrainedModel, path: Path) -> Path:
-    payload = {
-        "format": FORMAT,
-        "family": FAMILY,
-        "config": asdict(trained.config),
-        "state_dict": {key: value.detach().cpu() for key, value in trained.model.state_dict().items()},
-        "age_scaler": {"mean": trained.age_scaler.mean, "std": trained.age_scaler.std},
-        "threshold": trained.threshold,
-        "holdout_fold": trained.holdout_fold,
-    }
+    payload = artifact.module_payload(
+        FAMILY,
+        FORMAT,
+        trained.model,
+        trained.config,
+        age_scaler={"mean": trained.age_scaler.mean, "std": trained.age_scaler.std},
+        threshold=trained.threshold,
+        holdout_fold=trained.holdout,
+    )
     return artifact.write(path, payload)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild the model from an artifact written by ``save``; ready for inference (eval mode)."""
     payload = artifact.read(path, FAMILY, FORMAT, device)
-    model = build(HearingLossConfig(**payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    model.to(device).eval()
     return TrainedModel(
-        model=model,
+        model=artifact.load_module(payload, build, HearingLossConfig, device),
         age_scaler=AgeScaler(**payload["age_scaler"]),
         threshold=float(payload["threshold"]),
-        holdout_fold=payload["holdout_fold"],
+        holdout=payload["holdout_fold"],
     )

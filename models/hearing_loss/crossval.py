@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from models.common import crossval as common
+from models.common.folds import select_folds
 from models.common.tracking import Tracker
 from models.hearing_loss import checkpoint
-from models.hearing_loss.data import load_split, select_folds
+from models.hearing_loss.data import load_split
 from models.hearing_loss.evaluate import metrics, predict
 from models.hearing_loss.model import HearingLossConfig
 from models.hearing_loss.train import train

@@ -9,42 +9,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.hearing_loss.cohort import FOLDS_FILE, FeatureStore, read_folds, read_manifest
+from models.common.folds import attach_folds, read_folds
+from models.hearing_loss.dataset import FeatureStore, read_manifest
 from models.hearing_loss.sampling import anchor_index
 
 
 def load_split(cohort: Path) -> pd.DataFrame:
-    """The manifest with ``fold`` and ``anchor_index`` columns; RangeIndex labels are row positions."""
-    cohort = Path(cohort)
-    if not (cohort / FOLDS_FILE).exists():
-        raise FileNotFoundError(f"{cohort} has no {FOLDS_FILE}; run `affectops data split` on it first")
-    manifest = read_manifest(cohort)
-    # folds.parquet has one row per (session, subject); a session sits in exactly one fold
-    folds = read_folds(cohort)[["session_id", "fold"]].drop_duplicates()
-    split_sessions = folds[folds["session_id"].duplicated()]["session_id"].unique()
-    if len(split_sessions):
-        raise ValueError(f"sessions assigned to more than one fold: {', '.join(split_sessions[:10])}")
-    frame = manifest.merge(folds, on="session_id", how="left", validate="many_to_one")
-    if frame["fold"].isna().any():
-        missing = sorted(frame.loc[frame["fold"].isna(), "session_id"].unique())
-        raise ValueError(f"sessions without a fold in {FOLDS_FILE}: {', '.join(missing[:10])}")
-    frame["fold"] = frame["fold"].astype(int)
+    """The manifest with ``fold`` and ``anchor_index`` columns; RangeIndex labels are row positions.
+
+    folds.parquet has one row per (session, subject); a session sits in exactly one fold.
+    """
+    frame = attach_folds(read_manifest(cohort), read_folds(cohort), "session_id", "sessions")
     frame["anchor_index"] = anchor_index(frame)
     return frame
-
-
-def select_folds(frame: pd.DataFrame, holdout: int | None, *, train: bool) -> pd.DataFrame:
-    """Training rows (every fold but ``holdout``) or test rows (fold ``holdout``) (paper §4.2).
-
-    ``holdout=None`` trains on every fold (the model a user ships after cross-validation) and
-    has no test rows.
-    """
-    if holdout is None:
-        return frame if train else frame.iloc[0:0]
-    folds = sorted(frame["fold"].unique())
-    if holdout not in folds:
-        raise ValueError(f"holdout fold {holdout} is not among the cohort's folds {folds}")
-    return frame[frame["fold"] != holdout] if train else frame[frame["fold"] == holdout]
 
 
 @dataclass(frozen=True)

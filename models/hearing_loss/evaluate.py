@@ -11,9 +11,10 @@ from scipy import stats
 from sklearn.metrics import f1_score
 
 from models.common.fairness import fairness_report, flatten_fairness
+from models.common.folds import evaluation_fold, select_folds
 from models.hearing_loss.checkpoint import TrainedModel
-from models.hearing_loss.cohort import AGE_GROUPS
-from models.hearing_loss.data import SegmentReader, batches, load_split, select_folds
+from models.hearing_loss.data import SegmentReader, batches, load_split
+from models.hearing_loss.dataset import AGE_GROUPS
 
 PREDICTION_COLUMNS = [
     "subject_id",
@@ -27,15 +28,6 @@ PREDICTION_COLUMNS = [
     "hearing_loss",
 ]
 EVAL_BATCH = 128
-# promotion gates (components/gates.py): quality, fairness across age groups (the model must not buy
-# F1 with age as a shortcut) and the Fig. 5 age probe. Choice, from Table 2: Marlin+Age (young 16.1,
-# gap 0.70) and plain Marlin (young 32.9, gap 0.46) fail; Marlin+Anchor / +VM / +VM+ABM (young >= 40.6,
-# gap <= 0.40) pass; coin flipping (47.9 overall) fails the quality floor
-PROMOTION_GATES = {
-    "quality": {"f1": 0.55, "f1_vs_champion": 0.02},
-    "fairness": {"f1_young": 0.35, "f1_gap": 0.40},
-    "age_probe": {"abs_age_probe_r": 0.5},
-}
 
 
 @torch.inference_mode()
@@ -125,17 +117,9 @@ def age_probe(predictions: pd.DataFrame) -> dict[str, float]:
     return {"age_probe_r": float(r), "age_probe_p": float(p), "age_probe_subjects": len(per_subject)}
 
 
-def evaluate(trained: TrainedModel, data: Path, holdout_fold: int | None = None) -> dict:
-    """Metrics of ``trained`` on fold ``holdout_fold`` of the split cohort ``data`` (default: the
-    fold the model was trained without).
-    """
-    fold = trained.holdout_fold if holdout_fold is None else holdout_fold
-    if fold is None:
-        raise ValueError("the model was trained on every fold; name a fold of another cohort to evaluate on")
-    if trained.holdout_fold is not None and fold != trained.holdout_fold:
-        # subject-independent evaluation (paper §4.2): a fold the model trained on would leak
-        raise ValueError(
-            f"fold {fold} is in this model's training data; it held out fold {trained.holdout_fold}"
-        )
+def evaluate(trained: TrainedModel, data: Path, holdout: int | None = None) -> dict:
+    """Metrics of ``trained`` on fold ``holdout`` of the split cohort ``data`` (default: the fold the
+    model was trained without)."""
+    fold = evaluation_fold(trained.holdout, holdout)
     frame = load_split(data)
     return metrics(predict(trained, data, frame, select_folds(frame, fold, train=False)))

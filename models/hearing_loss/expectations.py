@@ -13,14 +13,21 @@ unreadable file (e.g. corrupt parquet) raises, as ``CohortError`` naming the fil
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from models.hearing_loss.cohort import (
+from models.common.expectations import (
+    column_schema,
+    expect,
+    fold_membership,
+    folds_file_rules,
+    read_json_object,
+    read_parquet,
+)
+from models.hearing_loss.dataset import (
     AGE_GROUPS,
     AGE_RANGE,
     FEATURE_DIM,
@@ -67,19 +74,6 @@ ID_COLUMNS: dict[str, list[str]] = {
 _CHUNK_ROWS = 8192  # rows of a feature file scanned at a time: bounds memory at ~12 MB
 
 
-class CohortError(ValueError):
-    """A cohort file exists but cannot be read at all."""
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()  # every column-exists expectation then fails, naming the columns
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise CohortError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc})") from exc
-
-
 def _meta(cohort: Path) -> pd.DataFrame:
     """One row: are the cohort's top-level files there, and what does cohort.json declare."""
     path = cohort / META_FILE
@@ -91,12 +85,7 @@ def _meta(cohort: Path) -> pd.DataFrame:
         "fps": None,
     }
     if path.exists():
-        try:
-            meta = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CohortError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise CohortError(f"{path}: expected a JSON object, found {type(meta).__name__}")
+        meta = read_json_object(path)
         row.update({k: meta.get(k) for k in ("format_version", "feature_dim", "fps")})
     return pd.DataFrame([row])
 
@@ -216,25 +205,10 @@ def _groups(subjects: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _folds(folds: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    """Per subject of the manifest or the folds file: is it in both, and in how many folds."""
-    known = manifest["subject_id"].dropna().unique() if "subject_id" in manifest else []
-    assigned = folds["subject_id"].dropna().unique() if "subject_id" in folds else []
-    ids = sorted(set(known) | set(assigned))
-    out = pd.DataFrame({"subject_id": pd.Series(ids, dtype="string")})
-    out["in_manifest"] = out["subject_id"].isin(set(known))
-    out["in_folds"] = out["subject_id"].isin(set(assigned))
-    if {"subject_id", "fold"} <= set(folds):
-        by = folds.dropna(subset=["subject_id"]).groupby("subject_id")["fold"]
-        out = out.merge(by.nunique().rename("n_folds"), left_on="subject_id", right_index=True, how="left")
-        out["n_folds"] = out["n_folds"].fillna(0).astype("int64")
-    return out
-
-
 def tables(cohort: Path) -> dict[str, pd.DataFrame]:
     """The named tables ``EXPECTATIONS`` refer to; ``folds*`` only once the split step has run."""
     cohort = Path(cohort)
-    manifest = _read_parquet(cohort / MANIFEST_FILE)
+    manifest = read_parquet(cohort / MANIFEST_FILE)
     subjects = _subjects(manifest)
     out = {
         "meta": _meta(cohort),
@@ -245,70 +219,39 @@ def tables(cohort: Path) -> dict[str, pd.DataFrame]:
         "groups": _groups(subjects),
     }
     if (cohort / FOLDS_FILE).exists():
-        folds = _read_parquet(cohort / FOLDS_FILE)
+        folds = read_parquet(cohort / FOLDS_FILE)
         out["folds_file"] = folds
-        out["folds"] = _folds(folds, manifest)
-    return out
-
-
-def _expect(table: str, expectation: str, why: str, **kwargs) -> dict:
-    return {"table": table, "expectation": expectation, "kwargs": kwargs, "why": why}
-
-
-# GE's pandas type check compares the dtype's scalar type by name, and pandas' "string" dtype holds
-# ``str`` (so does the object dtype of plain Python strings, which GE then checks per value).
-_GE_TYPE_NAMES = {"string": "str"}
-
-
-def _manifest_schema() -> list[dict]:
-    out = []
-    for column, dtype in MANIFEST_COLUMNS.items():
-        out += [
-            _expect("manifest", "ExpectColumnToExist", f"the manifest has column {column}", column=column),
-            _expect(
-                "manifest",
-                "ExpectColumnValuesToBeOfType",
-                f"manifest.{column} is stored as {dtype}, as cohort.MANIFEST_COLUMNS declares",
-                column=column,
-                type_=_GE_TYPE_NAMES.get(dtype, dtype),
-            ),
-            _expect(
-                "manifest",
-                "ExpectColumnValuesToNotBeNull",
-                f"every segment has a value for {column}",
-                column=column,
-            ),
-        ]
+        out["folds"] = fold_membership(folds, manifest, "subject_id", "manifest")
     return out
 
 
 EXPECTATIONS: list[dict] = [
     # cohort.json
-    _expect(
+    expect(
         "meta",
         "ExpectColumnValuesToBeInSet",
         f"{MANIFEST_FILE} exists",
         column="manifest_exists",
         value_set=[True],
     ),
-    _expect(
+    expect(
         "meta", "ExpectColumnValuesToBeInSet", f"{META_FILE} exists", column="meta_exists", value_set=[True]
     ),
-    _expect(
+    expect(
         "meta",
         "ExpectColumnValuesToBeInSet",
         "the cohort is written in the format version this code reads",
         column="format_version",
         value_set=[FORMAT_VERSION],
     ),
-    _expect(
+    expect(
         "meta",
         "ExpectColumnValuesToBeInSet",
         "cohort.json declares the feature width the models expect",
         column="feature_dim",
         value_set=[FEATURE_DIM],
     ),
-    _expect(
+    expect(
         "meta",
         "ExpectColumnValuesToBeInSet",
         f"cohort.json declares {FPS} fps video",
@@ -316,16 +259,22 @@ EXPECTATIONS: list[dict] = [
         value_set=[FPS],
     ),
     # manifest: schema, then values
-    _expect("manifest", "ExpectTableRowCountToBeBetween", "the manifest has segments", min_value=1),
-    *_manifest_schema(),
-    _expect("manifest", "ExpectColumnValuesToBeUnique", "segment ids are unique", column="segment_id"),
-    _expect(
+    expect("manifest", "ExpectTableRowCountToBeBetween", "the manifest has segments", min_value=1),
+    *column_schema(
+        "manifest",
+        MANIFEST_COLUMNS,
+        file="the manifest",
+        declared_by="dataset.MANIFEST_COLUMNS",
+        row="segment",
+    ),
+    expect("manifest", "ExpectColumnValuesToBeUnique", "segment ids are unique", column="segment_id"),
+    expect(
         "manifest",
         "ExpectCompoundColumnsToBeUnique",
         "a subject's segments have distinct segment_index values",
         column_list=["subject_id", "segment_index"],
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeBetween",
         f"ages lie in {AGE_RANGE[0]}-{AGE_RANGE[1]} (paper Table 1)",
@@ -333,35 +282,35 @@ EXPECTATIONS: list[dict] = [
         min_value=AGE_RANGE[0],
         max_value=AGE_RANGE[1],
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeInSet",
         "noise levels are quiet, 55, 65 or 75 dBA (paper §4.1)",
         column="noise_level_dba",
         value_set=list(NOISE_LEVELS_DBA),
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeInSet",
         "gender is a known value",
         column="gender",
         value_set=list(GENDERS),
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeInSet",
         "hearing_loss is a binary label",
         column="hearing_loss",
         value_set=[0, 1],
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeInSet",
         "age_group is one of the paper's groups",
         column="age_group",
         value_set=list(AGE_GROUPS),
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeBetween",
         f"a segment has {MIN_FRAMES}-{MAX_FRAMES} frames ({SEGMENT_SECONDS[0]:g}-{SEGMENT_SECONDS[1]:g} s "
@@ -370,21 +319,21 @@ EXPECTATIONS: list[dict] = [
         min_value=MIN_FRAMES,
         max_value=MAX_FRAMES,
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeBetween",
         "segments start at or after 0 s",
         column="start_s",
         min_value=0,
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeBetween",
         "feature offsets are not negative",
         column="feature_offset",
         min_value=0,
     ),
-    _expect(
+    expect(
         "manifest",
         "ExpectColumnValuesToBeBetween",
         "segment_index counts from 0",
@@ -392,7 +341,7 @@ EXPECTATIONS: list[dict] = [
         min_value=0,
     ),
     # segments: values derived per segment
-    _expect(
+    expect(
         "segments",
         "ExpectColumnValuesToBeBetween",
         f"a segment lasts {SEGMENT_SECONDS[0]:g}-{SEGMENT_SECONDS[1]:g} s (±{DURATION_TOLERANCE_S:g} s), "
@@ -401,7 +350,7 @@ EXPECTATIONS: list[dict] = [
         min_value=SEGMENT_SECONDS[0] - DURATION_TOLERANCE_S,
         max_value=SEGMENT_SECONDS[1] + DURATION_TOLERANCE_S,
     ),
-    _expect(
+    expect(
         "segments",
         "ExpectColumnValuesToBeBetween",
         f"n_frames matches the segment's duration × {FPS} fps (±{FRAME_TOLERANCE:g} frames)",
@@ -409,7 +358,7 @@ EXPECTATIONS: list[dict] = [
         min_value=-FRAME_TOLERANCE,
         max_value=FRAME_TOLERANCE,
     ),
-    _expect(
+    expect(
         "segments",
         "ExpectColumnPairValuesToBeEqual",
         "age_group is the group cohort.AGE_GROUPS assigns to the age",
@@ -418,42 +367,42 @@ EXPECTATIONS: list[dict] = [
         ignore_row_if="either_value_is_missing",  # null or out-of-range ages are reported above
     ),
     # features: one row per segment, streamed from the .npy files
-    _expect(
+    expect(
         "features",
         "ExpectColumnValuesToBeInSet",
         "every feature file exists",
         column="file_exists",
         value_set=[True],
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnValuesToBeInSet",
         "every feature file is a loadable .npy array",
         column="file_readable",
         value_set=[True],
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnValuesToBeInSet",
         "features are float32",
         column="dtype",
         value_set=["float32"],
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnValuesToBeInSet",
         "feature arrays are 2-D [T, D]",
         column="ndim",
         value_set=[2],
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnValuesToBeInSet",
         f"feature arrays have D = {FEATURE_DIM} columns (Marlin-Small)",
         column="n_columns",
         value_set=[FEATURE_DIM],
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnPairValuesAToBeGreaterThanB",
         "the feature file has the rows the segment points at (offset + n_frames)",
@@ -462,7 +411,7 @@ EXPECTATIONS: list[dict] = [
         or_equal=True,
         ignore_row_if="either_value_is_missing",  # missing files and columns are reported above
     ),
-    _expect(
+    expect(
         "features",
         "ExpectColumnValuesToBeInSet",
         "features are finite (no NaN or inf)",
@@ -470,31 +419,31 @@ EXPECTATIONS: list[dict] = [
         value_set=[0],
     ),
     # subjects
-    _expect(
+    expect(
         "subjects", "ExpectColumnValuesToBeInSet", "a subject has one age", column="n_ages", value_set=[1]
     ),
-    _expect(
+    expect(
         "subjects",
         "ExpectColumnValuesToBeInSet",
         "a subject has one gender",
         column="n_genders",
         value_set=[1],
     ),
-    _expect(
+    expect(
         "subjects",
         "ExpectColumnValuesToBeInSet",
         "a subject has one hearing-loss label",
         column="n_labels",
         value_set=[1],
     ),
-    _expect(
+    expect(
         "subjects",
         "ExpectColumnValuesToBeInSet",
         "a subject belongs to one session",
         column="n_sessions",
         value_set=[1],
     ),
-    _expect(
+    expect(
         "subjects",
         "ExpectColumnMeanToBeBetween",
         f"the share of subjects with hearing loss is within {POSITIVE_RATE[0]}-{POSITIVE_RATE[1]}",
@@ -503,14 +452,14 @@ EXPECTATIONS: list[dict] = [
         max_value=POSITIVE_RATE[1],
     ),
     # groups
-    _expect(
+    expect(
         "groups",
         "ExpectColumnDistinctValuesToContainSet",
         "every age group of the paper has subjects",
         column="age_group",
         value_set=list(AGE_GROUPS),
     ),
-    _expect(
+    expect(
         "groups",
         "ExpectColumnValuesToBeBetween",
         f"an age group with at least {MIN_GROUP_SUBJECTS} subjects has both classes (0 < positive rate < 1)",
@@ -528,21 +477,21 @@ EXPECTATIONS: list[dict] = [
         },
     ),
     # folds (after the split step)
-    _expect(
+    expect(
         "folds",
         "ExpectColumnValuesToBeInSet",
         "every manifest subject has a fold",
         column="in_folds",
         value_set=[True],
     ),
-    _expect(
+    expect(
         "folds",
         "ExpectColumnValuesToBeInSet",
         "every subject in folds.parquet is in the manifest",
         column="in_manifest",
         value_set=[True],
     ),
-    _expect(
+    expect(
         "folds",
         "ExpectColumnValuesToBeBetween",
         "no subject is in two folds (subject-independent evaluation)",
@@ -550,16 +499,5 @@ EXPECTATIONS: list[dict] = [
         max_value=1,
     ),
     # folds.parquet as written by the split step
-    *[
-        _expect("folds_file", "ExpectColumnToExist", f"folds.parquet has column {column}", column=column)
-        for column in FOLDS_COLUMNS
-    ],
-    _expect(
-        "folds_file",
-        "ExpectColumnValuesToBeBetween",
-        f"fold ids are 0-{N_FOLDS - 1}",
-        column="fold",
-        min_value=0,
-        max_value=N_FOLDS - 1,
-    ),
+    *folds_file_rules(FOLDS_COLUMNS, N_FOLDS),
 ]

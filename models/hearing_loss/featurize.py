@@ -17,7 +17,7 @@ import torch
 
 from models.common.face import FaceAligner
 from models.common.marlin import MarlinEncoder
-from models.hearing_loss.cohort import FPS
+from models.hearing_loss.dataset import FPS
 
 log = logging.getLogger(__name__)
 

@@ -8,22 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.common.figures import pyplot, save
+
 GROUPS = (("f1", "5-fold CV"), ("f1_young", "Young"), ("f1_mid", "Mid."), ("f1_old", "Old"))
 TSNE_POINTS = 1500  # choice: t-SNE is quadratic-ish; a seeded subsample keeps the figure to seconds
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_group_f1(summaries: Mapping[str, Mapping], path: Path) -> Path:
     """Bars of mean F1 (± std over seeds) per age group, one bar per variant; coin-flip baseline as ticks."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / max(len(summaries), 1)
     x = np.arange(len(GROUPS))
@@ -39,12 +32,12 @@ def plot_group_f1(summaries: Mapping[str, Mapping], path: Path) -> Path:
     ax.set_ylim(0, 100)
     ax.set_title("Hearing-loss detection F1 per age group (mean ± std over seeds)")
     ax.legend(fontsize=8, ncols=3, loc="upper left")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_age_probe(predictions: pd.DataFrame, path: Path, r: float, p: float) -> Path:
     """Fig. 5: the age estimator's output against true age, one point per subject."""
-    plt = _pyplot()
+    plt = pyplot()
     per_subject = predictions.groupby("subject_id")[["age", "age_estimate"]].mean()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(per_subject["age"], per_subject["age_estimate"], s=14, alpha=0.8)
@@ -54,13 +47,13 @@ def plot_age_probe(predictions: pd.DataFrame, path: Path, r: float, p: float) ->
     ax.set_ylabel("estimated age (behind the GRL)")
     ax.set_title(f"Age probe: Pearson r = {r:.2f}, p = {p:.2g}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_evaluation(report: Mapping, reference: pd.DataFrame, out_dir: Path) -> list[Path]:
     """One registered model's pictures: F1 per age group with its subject-bootstrap interval beside
     coin flipping, and, with an age head, the age probe over the held-out predictions (Fig. 5)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     x = np.arange(len(GROUPS))
     # a group without positives has no F1 (None): drawn as an empty bar
@@ -76,7 +69,7 @@ def plot_evaluation(report: Mapping, reference: pd.DataFrame, out_dir: Path) -> 
     ax.set_ylim(0, 100)
     ax.set_title("Held-out F1 per age group")
     ax.legend(fontsize=8)
-    paths = [_save(fig, Path(out_dir) / "f1_by_age_group.png")]
+    paths = [save(fig, Path(out_dir) / "f1_by_age_group.png")]
     if "age_estimate" in reference and report.get("age_probe_r") is not None:
         predictions = reference.rename(columns={"subject_pseudonym": "subject_id"})
         probe = plot_age_probe(
@@ -92,7 +85,7 @@ def plot_tsne(embeddings: Mapping[str, pd.DataFrame], path: Path, seed: int = 0)
     """
     from sklearn.manifold import TSNE
 
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(4.5 * len(embeddings), 8))
     for column, (title, frame) in enumerate(embeddings.items()):
         sample = frame.sample(min(TSNE_POINTS, len(frame)), random_state=seed)
@@ -109,13 +102,4 @@ def plot_tsne(embeddings: Mapping[str, pd.DataFrame], path: Path, seed: int = 0)
             ax.scatter(*points.T, c=colour, cmap=cmap, s=4)
             ax.set_title(f"{title}: colour = {label}", fontsize=9)
             ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
+    return save(fig, path)

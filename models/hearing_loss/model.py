@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.hearing_loss.cohort import FEATURE_DIM
+from models.common.layers import GradientReversal
+from models.contract import BaseConfig
+from models.hearing_loss.dataset import FEATURE_DIM
 
 VARIANTS = ("marlin", "marlin_age", "marlin_anchor", "marlin_vm", "marlin_vm_abm")  # paper §4.4, Table 2
 ANCHOR_VARIANTS = ("marlin_anchor", "marlin_vm", "marlin_vm_abm")  # take V(current, anchor)
@@ -22,7 +24,7 @@ NOISY_LEVELS_DBA = (55, 65, 75)  # paper §4.1: the non-quiet levels
 
 
 @dataclass
-class HearingLossConfig:
+class HearingLossConfig(BaseConfig):
     """Architecture and training hyper-parameters; defaults are the paper's where it gives them."""
 
     variant: str = "marlin_vm_abm"  # paper §4.4: the full model, best in Table 2
@@ -132,33 +134,6 @@ class VariationEncoder(nn.Module):
         self, s1: torch.Tensor, s1_lengths: torch.Tensor, s2: torch.Tensor, s2_lengths: torch.Tensor
     ) -> torch.Tensor:
         return torch.cat([self.encoder(s1, s1_lengths), self.encoder(s2, s2_lengths)], dim=-1)
-
-
-class GradientReversalFunction(torch.autograd.Function):
-    """GRL [24] (paper §3.2.3): identity forward, gradient times ``-lambda`` backward."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, lambda_: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.lambda_ = lambda_
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return -ctx.lambda_ * grad_output, None
-
-
-class GradientReversal(nn.Module):
-    """Module form of the GRL, placed at the start of the age estimator (paper §3.2.3, Fig. 2)."""
-
-    def __init__(self, lambda_: float = 1.0) -> None:
-        super().__init__()
-        self.lambda_ = lambda_
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return GradientReversalFunction.apply(x, self.lambda_)
-
-    def extra_repr(self) -> str:
-        return f"lambda_={self.lambda_}"
 
 
 def _mlp(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:

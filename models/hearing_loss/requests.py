@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from models.contract import Request
 from models.hearing_loss.data import SegmentReader, load_split
-
-Request = tuple[dict[str, Any], dict[str, np.ndarray]]  # (metadata, tensors)
 
 
 def segment_requests(
     data: Path, rows: pd.DataFrame | None = None, *, pseudonym_prefix: str = ""
 ) -> Iterator[Request]:
-    """(metadata, tensors) per segment of ``rows`` (default: every segment) of the split cohort ``data``.
+    """A request per segment of ``rows`` (default: every segment) of the split cohort ``data``.
 
     ``pseudonym_prefix`` keeps subjects of different cohorts apart in one inference log.
     """
@@ -33,20 +31,22 @@ def segment_requests(
         return reader.store.segment(reader.files[row], int(reader.offsets[row]), int(reader.lengths[row]))
 
     for row, segment in rows.iterrows():
-        metadata = {
-            "request_id": f"{pseudonym_prefix}{segment['segment_id']}",
-            "subject_pseudonym": f"{pseudonym_prefix}{segment['subject_id']}",
-            "age": int(segment["age"]),
-            "gender": str(segment["gender"]),
-            "noise_level": float(segment["noise_level_dba"]),
-        }
-        yield metadata, {"current": frames(int(row)), "anchor": frames(int(segment["anchor_index"]))}
+        yield Request(
+            request_id=f"{pseudonym_prefix}{segment['segment_id']}",
+            unit=f"{pseudonym_prefix}{segment['subject_id']}",
+            tensors={"current": frames(int(row)), "anchor": frames(int(segment["anchor_index"]))},
+            metadata={
+                "age": int(segment["age"]),
+                "gender": str(segment["gender"]),
+                "noise_level": float(segment["noise_level_dba"]),
+            },
+        )
 
 
-def held_out_requests(data: Path, holdout_fold: int) -> Iterator[Request]:
+def held_out_requests(data: Path, holdout: int) -> Iterator[Request]:
     """The held-out fold's segments as requests (a version's monitoring reference)."""
     frame = load_split(data)
-    rows = frame[frame["fold"] == holdout_fold]
+    rows = frame[frame["fold"] == holdout]
     if rows.empty:
-        raise ValueError(f"holdout_fold: fold {holdout_fold} of {data} has no segments")
+        raise ValueError(f"holdout: fold {holdout} of {data} has no segments")
     return segment_requests(data, rows)

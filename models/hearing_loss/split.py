@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.hearing_loss.cohort import read_manifest, write_folds
+from models.hearing_loss.dataset import read_manifest, write_folds
 
 
 def assign_folds(manifest: pd.DataFrame, n_folds: int = 5, seed: int = 0) -> pd.DataFrame:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.hearing_loss.cohort import FOLDS_FILE, read_folds, read_manifest
+from models.common.folds import read_folds
+from models.hearing_loss.dataset import FOLDS_FILE, read_manifest
 
 
 def summarize(cohort: Path) -> dict:

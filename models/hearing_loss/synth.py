@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from models.hearing_loss.cohort import (
+from models.hearing_loss.dataset import (
     FEATURE_DIM,
     FPS,
     NOISE_LEVELS_DBA,

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from models.common.distributed import Runtime, setup, teardown
+from models.common.folds import select_folds
 from models.common.tracking import Tracker
+from models.common.training import MODEL_FILE, ResumableState, fingerprint, per_rank_batch
 from models.hearing_loss import checkpoint
-from models.hearing_loss.data import AgeScaler, SegmentReader, batches, load_split, select_folds, shard
+from models.hearing_loss.data import AgeScaler, SegmentReader, batches, load_split, shard
 from models.hearing_loss.model import (
     HearingLossConfig,
     HearingLossModel,
@@ -34,8 +35,6 @@ from models.hearing_loss.sampling import sample_triplets
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "last.pt"
-MODEL_FILE = "model.pt"
 STAGES = ("vm", "finetune")
 LOG_EVERY_BATCHES = 50
 
@@ -57,14 +56,14 @@ def train(
     tracker: Tracker,
     *,
     out_dir: Path,
-    holdout_fold: int | None = None,
+    holdout: int | None = None,
     device: str = "auto",
     resume: bool = True,
 ) -> Path:
-    """Train on every fold but ``holdout_fold`` (all folds if None); return the model artifact's path."""
+    """Train on every fold but ``holdout`` (all folds if None); return the model artifact's path."""
     runtime = setup(device)
     try:
-        return _Trainer(config, Path(data), tracker, Path(out_dir), holdout_fold, runtime).run(resume)
+        return _Trainer(config, Path(data), tracker, Path(out_dir), holdout, runtime).run(resume)
     finally:
         teardown(runtime)
 
@@ -76,18 +75,17 @@ class _Trainer:
         data: Path,
         tracker: Tracker,
         out_dir: Path,
-        holdout_fold: int | None,
+        holdout: int | None,
         runtime: Runtime,
     ) -> None:
-        if config.batch_size % runtime.world:
-            raise ValueError(f"batch_size {config.batch_size} must divide by the {runtime.world} processes")
+        self.per_rank_batch = per_rank_batch(config.batch_size, runtime)
         self.config, self.tracker, self.out_dir, self.runtime = config, tracker, out_dir, runtime
-        self.holdout_fold = holdout_fold
+        self.holdout = holdout
         frame = load_split(data)
         self.frame = frame
-        self.train_rows = select_folds(frame, holdout_fold, train=True)
+        self.train_rows = select_folds(frame, holdout, train=True)
         if self.train_rows.empty:
-            raise ValueError(f"no training segments in {data} with fold {holdout_fold} held out")
+            raise ValueError(f"no training segments in {data} with fold {holdout} held out")
         # paper §4.3: age z-scored over the training distribution (per segment)
         self.age_scaler = AgeScaler.fit(self.train_rows["age"].to_numpy())
         self.age_z = self.age_scaler.transform(frame["age"].to_numpy())
@@ -95,19 +93,19 @@ class _Trainer:
         self.anchors = frame["anchor_index"].to_numpy()
         self.reader = SegmentReader(data, frame)
         self.model = build(config).to(runtime.device)
-        self.per_rank_batch = config.batch_size // runtime.world  # batch_size is the global batch
+        self.state = ResumableState(out_dir, fingerprint(config, holdout), runtime.device)
 
     # -- driver -------------------------------------------------------------------------------
 
     def run(self, resume: bool) -> Path:
         stages = [("vm", self.config.vm_epochs)] if self.config.pretrains_vm else []
         stages.append(("finetune", self.config.epochs))
-        state = self._load_state() if resume else None
+        state = self.state.load(self.model) if resume else None
         if self.runtime.is_main:
             self.tracker.log_params(
                 {
                     **asdict(self.config),
-                    "holdout_fold": self.holdout_fold,
+                    "holdout_fold": self.holdout,
                     "train_segments": len(self.train_rows),
                     "train_subjects": self.train_rows["subject_id"].nunique(),
                     "world_size": self.runtime.world,
@@ -127,24 +125,16 @@ class _Trainer:
                 log.info("resuming %s at epoch %d/%d from %s", stage, start + 1, epochs, self.out_dir)
             state = None
             step = self._vm_epoch if stage == "vm" else self._finetune_epoch
-            wrapped = self._wrap(TripletEncoder(self.model) if stage == "vm" else self.model)
+            wrapped = self.runtime.wrap(TripletEncoder(self.model) if stage == "vm" else self.model)
             for epoch in range(start, epochs):
                 self._epoch(stage, epoch, epochs, step, wrapped, optimizer)
         path = self.out_dir / MODEL_FILE
         if self.runtime.is_main:
-            trained = checkpoint.TrainedModel(
-                self.model, self.age_scaler, checkpoint.THRESHOLD, self.holdout_fold
-            )
+            trained = checkpoint.TrainedModel(self.model, self.age_scaler, checkpoint.THRESHOLD, self.holdout)
             checkpoint.save(trained, path)
             self.tracker.log_artifact(path)
         self.runtime.barrier()
         return path
-
-    def _wrap(self, module: nn.Module) -> nn.Module:
-        if not self.runtime.distributed:
-            return module
-        device_ids = [self.runtime.device.index] if self.runtime.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=device_ids)
 
     def _epoch(
         self,
@@ -167,7 +157,7 @@ class _Trainer:
         metrics[f"{stage}_examples_per_s"] = examples * self.runtime.world / seconds
         if self.runtime.is_main:
             self.tracker.log_metrics(metrics, step=epoch + 1)
-            self._save_state(stage, epoch + 1, optimizer)
+            self.state.save(self.model, optimizer, stage=stage, epoch=epoch + 1)
             shown = " ".join(f"{key.split('_', 1)[1]} {value:.4f}" for key, value in metrics.items())
             log.info("%s epoch %d/%d: %s (%.1f s)", stage, epoch + 1, epochs, shown, seconds)
         self.runtime.barrier()
@@ -230,34 +220,3 @@ class _Trainer:
         if self.runtime.is_main and (batch + 1) % LOG_EVERY_BATCHES == 0:
             total = -(-examples // self.per_rank_batch)
             log.info("%s batch %d/%d: loss %.4f", stage, batch + 1, total, float(np.mean(losses[-50:])))
-
-    # -- resumable state ----------------------------------------------------------------------
-
-    def _fingerprint(self) -> dict:
-        return {"config": asdict(self.config), "holdout_fold": self.holdout_fold}
-
-    def _save_state(self, stage: str, epochs_done: int, optimizer: torch.optim.Optimizer) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        state = {
-            **self._fingerprint(),
-            "stage": stage,
-            "epoch": epochs_done,
-            "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-        }
-        tmp = self.out_dir / (STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.out_dir / STATE_FILE)  # atomic: an interruption leaves the previous epoch's state
-
-    def _load_state(self) -> dict | None:
-        path = self.out_dir / STATE_FILE
-        if not path.exists():
-            return None
-        state = torch.load(path, map_location=self.runtime.device, weights_only=True)
-        if {key: state[key] for key in ("config", "holdout_fold")} != self._fingerprint():
-            raise ValueError(
-                f"{path} was written by a run with another config or holdout fold; "
-                "use a new output directory or --no-resume"
-            )
-        self.model.load_state_dict(state["model"])
-        return state

@@ -7,30 +7,31 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from expression_support import TINY_EXPRESSION
 
 from affectops.local_services import free_port, running, send, wait_stored
 from models import get_family
 from models.common.tracking import NullTracker
+from models.contract import Request
 
 pytestmark = pytest.mark.e2e
 
 FAMILY = "expression"
 SPEC = get_family(FAMILY)
 FEATURES = ("mae", "fbank")
-TINY = TINY_EXPRESSION
+TINY = get_family("expression").train.tiny()
 UNIFORM = (1.0,) * 8
 HAPPY = (1.0, 1.0, 1.0, 1.0, 10.0, 1.0, 1.0, 1.0)  # happiness (class 4) from 1/8 to 10/17 of episodes
 
 
 def _dataset(root: Path, *, videos: int, seed: int, prior: tuple[float, ...]) -> Path:
     """New videos (and subjects) of the world the model was trained on (``world_seed`` 0)."""
-    config = SPEC.synth_config(
+    config = SPEC.data.synth_config(
         videos=videos,
         frames=(200, 300),
         episode_frames=15.0,  # ~17 expressions per video: a video's class mix is not one or two of them
@@ -39,21 +40,18 @@ def _dataset(root: Path, *, videos: int, seed: int, prior: tuple[float, ...]) ->
         seed=seed,
         world_seed=0,
     )
-    SPEC.synthesize(config, root)
-    SPEC.split(root, 5, seed)
+    SPEC.data.synthesize(config, root)
+    SPEC.data.partitions.split(root, 5, seed)
     return root
 
 
-def _requests(data: Path, prefix: str) -> list[tuple[dict, dict]]:
+def _requests(data: Path, prefix: str) -> list[Request]:
     """Every video of ``data`` as requests (each fold's held-out requests), subjects renamed per window."""
-    requests = []
-    for fold in range(5):
-        for metadata, tensors in SPEC.held_out_requests(data, fold):
-            metadata = {**metadata, "request_id": prefix + metadata["request_id"]}
-            requests.append(
-                (metadata | {"subject_pseudonym": prefix + metadata["subject_pseudonym"]}, tensors)
-            )
-    return requests
+    return [
+        replace(request, request_id=prefix + request.request_id, unit=prefix + request.unit)
+        for fold in range(5)
+        for request in SPEC.monitor.reference_requests(data, fold)
+    ]
 
 
 def _report(start: datetime, end: datetime, out: Path) -> tuple[int, str, dict]:
@@ -80,14 +78,14 @@ def test_served_expression_traffic_is_reported_with_the_familys_monitoring(
 
     # the champion: trained on 4 folds, its held-out fold (~12 videos) as the monitoring reference
     data = _dataset(tmp_path / "train", videos=60, seed=0, prior=UNIFORM)
-    model = SPEC.train(TINY, data, NullTracker(), out_dir=tmp_path / "model", holdout_fold=0, device="cpu")
-    evaluation = SPEC.evaluate(SPEC.load_model(model), data, 0)
+    model = SPEC.train.train(TINY, data, NullTracker(), out_dir=tmp_path / "model", holdout=0, device="cpu")
+    evaluation = SPEC.evaluate.evaluate(SPEC.train.load(model), data, 0)
     reference = tmp_path / "reference.parquet"
     reference_frame(FAMILY, model, data, 0).to_parquet(reference)
     version = log_and_register(
         FAMILY, model, evaluation, run_name="v1", artifacts={REFERENCE_ARTIFACT: reference}, settings=settings
     )
-    assert promote(FAMILY, version.version, SPEC.gates, settings=settings).promoted
+    assert promote(FAMILY, version.version, SPEC.evaluate.gates, settings=settings).promoted
 
     # Without drift the verdict is a 5% test (a permutation null over subjects): with fixed seeds it is
     # one draw, and this one (distance 0.11 against a chance level of 0.18 when written) sits far enough
@@ -114,8 +112,8 @@ def test_served_expression_traffic_is_reported_with_the_familys_monitoring(
             sent += len(requests)
             wait_stored(sink, 2 * sent)  # request and response events
             spans[name] = (start, datetime.now(UTC))
-            for (_, tensors), answer in zip(requests, answers, strict=True):
-                assert answer["probabilities"].shape == (len(tensors["mae"]), 8)
+            for request, answer in zip(requests, answers, strict=True):
+                assert answer["probabilities"].shape == (len(request.tensors["mae"]), 8)
             labels = np.concatenate([answer["labels"] for answer in answers])
             shares[name] = np.bincount(labels.astype(int), minlength=8) / len(labels)
     # precondition: the served model predicts happiness more often in the happier window

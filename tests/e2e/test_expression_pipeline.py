@@ -49,10 +49,10 @@ def test_the_training_pipeline_trains_registers_and_gates_an_expression_model(
     monkeypatch.delenv("AFFECTOPS_DVC_REMOTE", raising=False)
     monkeypatch.delenv("AFFECTOPS_S3_ENDPOINT_URL", raising=False)
     dataset = tmp_path / "expression-tiny"  # unsplit: the pipeline's split step makes the folds
-    synth = SPEC.synth_config(
+    synth = SPEC.data.synth_config(
         videos=20, frames=(200, 300), episode_frames=30.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
     )
-    SPEC.synthesize(synth, dataset)
+    SPEC.data.synthesize(synth, dataset)
     settings = load_settings()
 
     arguments = {
@@ -66,13 +66,13 @@ def test_the_training_pipeline_trains_registers_and_gates_an_expression_model(
     (version,) = list_versions(FAMILY, settings=settings)
     client = MlflowClient(settings.mlflow_tracking_uri)
     metrics = client.get_run(version.run_id).data.metrics
-    floor = SPEC.gates["quality"]["f1"]
+    floor = SPEC.evaluate.gates["quality"]["f1"]
     # the family's own gate (no gate_thresholds given): champion exactly when mean F1 clears its floor
     passed = metrics["f1"] >= floor
     assert set(version.aliases) == ({CHALLENGER, CHAMPION} if passed else {CHALLENGER})
     assert version.tags["gate.passed"] == str(passed).lower()
     assert version.tags["gate.quality.passed"] == str(passed).lower()
-    assert json.loads(version.tags["gate.quality.thresholds"]) == dict(SPEC.gates["quality"])
+    assert json.loads(version.tags["gate.quality.thresholds"]) == dict(SPEC.evaluate.gates["quality"])
     assert json.loads(version.tags["gate.quality.checks"])["f1"] == pytest.approx(metrics["f1"])
     assert version.tags["gate.compared_with"] == "no champion"
     assert metrics["f1"] > metrics["random_f1"]  # the tiny model learned something
@@ -84,6 +84,6 @@ def test_the_training_pipeline_trains_registers_and_gates_an_expression_model(
     assert plots == {"plots/f1_by_class.png", "plots/predicted_classes.png"}
     (reference_file,) = run_dir.glob("evaluate-model/reference")
     reference = pd.read_parquet(reference_file)
-    held_out = SPEC.load_data(next(run_dir.glob("split-data/split")))
+    held_out = SPEC.data.load(next(run_dir.glob("split-data/split")))
     assert len(reference) == int((held_out["fold"] == 0).sum())  # one request per held-out video
     assert reference.filter(like="labels_share_").fillna(0.0).sum(axis=1).round(6).eq(1.0).all()

@@ -40,10 +40,10 @@ TINY_MODEL = {
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("expression") / "synthetic"
-    config = SPEC.synth_config(
+    config = SPEC.data.synth_config(
         videos=20, frames=(200, 300), episode_frames=30.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
     )
-    SPEC.synthesize(config, out)
+    SPEC.data.synthesize(config, out)
     return out
 
 
@@ -51,7 +51,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def split(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("expression-split") / "split"
     folds = split_cohort(dataset, 5, 0, out, family=FAMILY)
-    assert folds == out / SPEC.folds_file and is_split(out, FAMILY) and not is_split(dataset, FAMILY)
+    assert (
+        folds == out / SPEC.data.partitions.file and is_split(out, FAMILY) and not is_split(dataset, FAMILY)
+    )
     return out
 
 
@@ -60,16 +62,16 @@ def model_path(split: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     # the pipeline's train step: build_config from its parameters, then the family's train
     config = build_config(FAMILY, variant="lstm", overrides=json.dumps(TINY_MODEL), seed=0, epochs=10)
     out = tmp_path_factory.mktemp("expression-run")
-    return SPEC.train(config, split, NullTracker(), out_dir=out, holdout_fold=0, device="cpu", resume=False)
+    return SPEC.train.train(config, split, NullTracker(), out_dir=out, holdout=0, device="cpu", resume=False)
 
 
 def test_clean_synthetic_data_passes_validation(split: Path, tmp_path: Path) -> None:
     report = validate_cohort(split, docs_dir=tmp_path / "docs", family=FAMILY)
     assert report.success, [f.describe() for f in report.failures]
     assert report.checked >= 45 and report.docs_index.is_file()
-    summary = SPEC.summarize(split)
+    summary = SPEC.data.summarize(split)
     assert summary["videos"] == 20 and set(summary["folds"]) == {0, 1, 2, 3, 4}
-    assert "20 videos" in SPEC.format_summary(summary)
+    assert "20 videos" in SPEC.data.format_summary(summary)
 
 
 def test_corrupted_data_fails_validation_naming_each_problem(split: Path, tmp_path: Path) -> None:
@@ -95,7 +97,7 @@ def test_corrupted_data_fails_validation_naming_each_problem(split: Path, tmp_pa
 def test_train_and_evaluate_through_the_family_contract(
     model_path: Path, split: Path, tmp_path: Path
 ) -> None:
-    trained = SPEC.load_model(model_path)
+    trained = SPEC.train.load(model_path)
     assert trained.config.variant == "lstm" and trained.config.features == ("mae", "fbank")
     scores = evaluate_model(FAMILY, model_path, split, 0, tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text()) == scores
@@ -106,7 +108,7 @@ def test_train_and_evaluate_through_the_family_contract(
 
 def test_served_by_the_generic_predictor(model_path: Path, tmp_path: Path) -> None:
     predictor = Predictor.from_uri(FAMILY, model_path, load_settings({"AFFECTOPS_HOME": str(tmp_path)}))
-    request = SPEC.example_input(predictor.trained.config)
+    request = SPEC.serve.example(predictor.trained.config)
     outputs = predictor.predict(request)
     frames = len(request["mae"])
     assert outputs["probabilities"].shape == (frames, 8) and outputs["labels"].shape == (frames,)
@@ -135,7 +137,7 @@ def test_served_by_the_kserve_runtime_over_v1_and_v2(model_path: Path, tmp_path:
 
     model = FamilyModel("expr", FAMILY, str(model_path), load_settings({"AFFECTOPS_HOME": str(tmp_path)}))
     assert model.load()
-    tensors = SPEC.example_input(model.predictor.trained.config, frames=40)
+    tensors = SPEC.serve.example(model.predictor.trained.config, frames=40)
     expected = model.predictor.predict(tensors)
     body = {"instances": [{k: v.tolist() for k, v in tensors.items()}], "metadata": {"video_id": "v1"}}
     (prediction,) = asyncio.run(model(body))[0]["predictions"]

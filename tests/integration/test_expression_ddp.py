@@ -39,11 +39,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # 40-100 frames in 16-frame segments: videos of 3 to 7 segments, so within a group of videos the
     # ranks' shares end at different steps, and the segment count leaves a ragged last batch
     root = tmp_path_factory.mktemp("expression-ddp") / "data"
-    config = SPEC.synth_config(
+    config = SPEC.data.synth_config(
         videos=10, frames=(40, 100), episode_frames=15.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
     )
-    SPEC.synthesize(config, root)
-    SPEC.split(root, 5, 0)
+    SPEC.data.synthesize(config, root)
+    SPEC.data.partitions.split(root, 5, 0)
     return root
 
 

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from expression_support import TINY_EXPRESSION
 
 from models import get_family
 from models.common.tracking import NullTracker
 from models.expression.model import ExpressionConfig
-from models.expression.serving import MAX_FRAMES
+from models.expression.schema import MAX_FRAMES
 
 pytestmark = pytest.mark.integration
 
 FAMILY = "expression"
 SPEC = get_family(FAMILY)
-TINY = TINY_EXPRESSION
+TINY = get_family("expression").train.tiny()
 # one epoch at a vanishing learning rate: an untrained model, near guessing
 UNTRAINED = replace(TINY, epochs=1, lr=1e-9)
 
@@ -28,11 +27,11 @@ UNTRAINED = replace(TINY, epochs=1, lr=1e-9)
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("expression") / "split"
-    synth = SPEC.synth_config(
+    synth = SPEC.data.synth_config(
         videos=20, frames=(200, 300), episode_frames=30.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
     )
-    SPEC.synthesize(synth, root)
-    SPEC.split(root, 5, 0)
+    SPEC.data.synthesize(synth, root)
+    SPEC.data.partitions.split(root, 5, 0)
     return root
 
 
@@ -40,10 +39,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(data: Path, tmp_path_factory: pytest.TempPathFactory):
     def train(config: ExpressionConfig) -> tuple[Path, dict]:
         out = tmp_path_factory.mktemp("expression-model")
-        path = SPEC.train(
-            config, data, NullTracker(), out_dir=out, holdout_fold=0, device="cpu", resume=False
+        path = SPEC.train.train(
+            config, data, NullTracker(), out_dir=out, holdout=0, device="cpu", resume=False
         )
-        return path, SPEC.evaluate(SPEC.load_model(path), data, 0)
+        return path, SPEC.evaluate.evaluate(SPEC.train.load(path), data, 0)
 
     return train
 
@@ -59,21 +58,21 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_held_out_requests_are_the_held_out_videos_as_served(data: Path) -> None:
-    folds = SPEC.load_data(data)
+    folds = SPEC.data.load(data)
     held_out = folds[folds["fold"] == 0].set_index("video_id")
-    requests = list(SPEC.held_out_requests(data, 0))
-    assert [m["video_id"] for m, _ in requests] == list(held_out.index)
-    for metadata, tensors in requests:
-        video = held_out.loc[metadata["video_id"]]
-        assert metadata["request_id"] == metadata["video_id"]  # short videos: one request each
-        assert metadata["subject_pseudonym"] == video["subject_id"]
-        assert {name: t.shape for name, t in tensors.items()} == {
+    requests = list(SPEC.monitor.reference_requests(data, 0))
+    assert [r.metadata["video_id"] for r in requests] == list(held_out.index)
+    for request in requests:
+        video = held_out.loc[request.metadata["video_id"]]
+        assert request.request_id == request.metadata["video_id"]  # short videos: one request each
+        assert request.parameters()["subject_pseudonym"] == video["subject_id"]
+        assert {name: t.shape for name, t in request.tensors.items()} == {
             "mae": (video["n_frames"], 768),
             "fbank": (video["n_frames"], 80),
         }
-        assert all(t.dtype == np.float32 and np.isfinite(t).all() for t in tensors.values())
+        assert all(t.dtype == np.float32 and np.isfinite(t).all() for t in request.tensors.values())
     with pytest.raises(ValueError, match="holdout fold 7 is not among"):
-        SPEC.held_out_requests(data, 7)
+        SPEC.monitor.reference_requests(data, 7)
     assert held_out["n_frames"].max() < MAX_FRAMES
 
 
@@ -85,11 +84,13 @@ def test_register_serve_and_promote_through_the_family_gate(settings, trained, d
     from monitoring.reference import REFERENCE_ARTIFACT, reference_frame
 
     path, report = trained(TINY)
-    assert report["f1"] >= SPEC.gates["quality"]["f1"]  # the tiny model learns (as in the unit tests)
+    assert (
+        report["f1"] >= SPEC.evaluate.gates["quality"]["f1"]
+    )  # the tiny model learns (as in the unit tests)
     reference = reference_frame(FAMILY, path, data, 0)
     reference_file = tmp_path / "reference.parquet"
     reference.to_parquet(reference_file)
-    plots = SPEC.plot_evaluation(report, reference, tmp_path / "plots")
+    plots = SPEC.evaluate.plots(report, reference, tmp_path / "plots")
     assert [p.name for p in plots] == ["f1_by_class.png", "predicted_classes.png"]
     first = log_and_register(
         FAMILY,
@@ -114,7 +115,7 @@ def test_register_serve_and_promote_through_the_family_gate(settings, trained, d
     outputs = [(t["name"], t["tensor-spec"]["shape"]) for t in meta.signature.outputs.to_dict()]
     assert inputs == [("mae", (-1, 768)), ("fbank", (-1, 80))]
     assert outputs == [("probabilities", (-1, 8)), ("labels", (-1,))]
-    example = SPEC.example_input(TINY, frames=60)
+    example = SPEC.serve.example(TINY, frames=60)
     out = mlflow.pyfunc.load_model(uri).predict(example)
     assert out["probabilities"].shape == (60, 8) and out["probabilities"].dtype == np.float32
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
@@ -130,14 +131,16 @@ def test_register_serve_and_promote_through_the_family_gate(settings, trained, d
     )
     assert logged["f1"] == pytest.approx(report["f1"])
 
-    passed = promote(FAMILY, 1, SPEC.gates, settings=settings)
+    passed = promote(FAMILY, 1, SPEC.evaluate.gates, settings=settings)
     assert passed.passed and passed.promoted
     assert int(client.get_model_version_by_alias(FAMILY, CHAMPION).version) == 1
 
     weak_path, weak = trained(UNTRAINED)
-    assert weak["f1"] < SPEC.gates["quality"]["f1"]  # precondition: an untrained model is near guessing
+    assert (
+        weak["f1"] < SPEC.evaluate.gates["quality"]["f1"]
+    )  # precondition: an untrained model is near guessing
     second = log_and_register(FAMILY, weak_path, weak, run_name="v2", settings=settings)
-    failed = promote(FAMILY, second.version, SPEC.gates, settings=settings)
+    failed = promote(FAMILY, second.version, SPEC.evaluate.gates, settings=settings)
     assert not failed.passed and not failed.promoted
     assert failed.reasons == [
         f"quality: f1 = {weak['f1']:.4f} is below the floor 0.3",

@@ -18,15 +18,12 @@ from affectops.cli import app
 from affectops.settings import load_settings
 from models import get_family
 from models.hearing_loss.evaluate import evaluate
-from models.hearing_loss.model import HearingLossConfig
 from pipelines.cluster import load_cluster
 
 pytestmark = pytest.mark.integration
 
 FAMILY = "hearing_loss"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
+CONFIG = get_family("hearing_loss").train.tiny()
 GATES = {"quality": {"f1": 0.0, "f1_vs_champion": 0.05}}
 
 
@@ -77,7 +74,7 @@ def test_register_gate_promote_rollback_and_serve_through_the_server(
     settings = load_settings()
     assert settings.mlflow_tracking_uri == tracking_server
     path = trained_tiny(CONFIG)
-    report = evaluate(get_family(FAMILY).load_model(path), tiny_split)
+    report = evaluate(get_family(FAMILY).train.load(path), tiny_split)
     first = log_and_register(FAMILY, path, report, tags={"dataset_version": "md5-1"}, settings=settings)
     weaker = log_and_register(FAMILY, path, {**report, "f1": report["f1"] - 0.2}, settings=settings)
 
@@ -97,7 +94,7 @@ def test_register_gate_promote_rollback_and_serve_through_the_server(
     # the serving core resolves the alias through the server and downloads the model from S3 via it
     predictor = Predictor.from_uri(FAMILY, f"models:/{FAMILY}@{CHAMPION}", settings)
     assert predictor.model_version == str(first.version)
-    outputs = predictor.predict(get_family(FAMILY).example_input(CONFIG))
+    outputs = predictor.predict(get_family(FAMILY).serve.example(CONFIG))
     assert 0.0 <= float(np.asarray(outputs["probability"])) <= 1.0
 
     # `affectops serve deploy` pins the champion's version and maps the proxied artifact URI onto the

@@ -199,7 +199,7 @@ def test_reference_frame_of_a_tiny_model_has_the_store_schema(
     config = HearingLossConfig(
         variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
     )
-    frame = reference_frame("hearing_loss", trained_tiny(config), tiny_split, holdout_fold=0)
+    frame = reference_frame("hearing_loss", trained_tiny(config), tiny_split, holdout=0)
     assert len(frame) > 0 and frame["inference_id"].is_unique
     assert frame["probability"].between(0, 1).all() and set(frame["label"]) <= {0, 1}
     assert frame["label"].tolist() == (frame["probability"] >= frame["threshold"]).astype(int).tolist()

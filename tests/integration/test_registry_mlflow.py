@@ -11,14 +11,11 @@ from typer.testing import CliRunner
 
 from models import get_family
 from models.hearing_loss.evaluate import evaluate
-from models.hearing_loss.model import HearingLossConfig
 
 pytestmark = pytest.mark.integration
 
 FAMILY = "hearing_loss"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
+CONFIG = get_family("hearing_loss").train.tiny()
 PASSING = {"quality": {"f1": 0.0, "accuracy": 0.0}}
 
 
@@ -26,7 +23,7 @@ PASSING = {"quality": {"f1": 0.0, "accuracy": 0.0}}
 def tiny_model(trained_tiny, tiny_split: Path) -> tuple[Path, dict]:
     """A real (tiny) hearing-loss artifact and its evaluation report on the held-out fold."""
     path = trained_tiny(CONFIG)
-    return path, evaluate(get_family(FAMILY).load_model(path), tiny_split)
+    return path, evaluate(get_family(FAMILY).train.load(path), tiny_split)
 
 
 @pytest.fixture
@@ -102,7 +99,7 @@ def test_register_promote_and_gate_failure(settings, tiny_model) -> None:
     ]
     assert {t["tensor-spec"]["dtype"] for t in inputs} == {"float32"}
     assert meta.saved_input_example_info is not None
-    example = get_family(FAMILY).example_input(CONFIG)
+    example = get_family(FAMILY).serve.example(CONFIG)
     out = mlflow.pyfunc.load_model(uri).predict(example)
     assert 0.0 <= float(out["probability"]) <= 1.0
     assert int(out["label"]) == int(float(out["probability"]) >= float(out["threshold"]))
@@ -271,7 +268,7 @@ def test_example_input_matches_signature_dtypes() -> None:
     from components.mlflow_model import signature
 
     sig = signature(FAMILY, CONFIG)
-    example = get_family(FAMILY).example_input(CONFIG)
+    example = get_family(FAMILY).serve.example(CONFIG)
     assert sig.inputs.input_names() == list(example)
     assert all(value.dtype == np.float32 for value in example.values())
 

@@ -15,17 +15,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from models import get_family
-from models.hearing_loss.model import HearingLossConfig
 from serving.core import max_body_bytes
 
 pytestmark = pytest.mark.integration
 
 FAMILY, NAME = "hearing_loss", "hl"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
-SCHEMA = get_family(FAMILY).serving_schema(CONFIG)
-TENSORS = get_family(FAMILY).example_input(CONFIG, frames=4)
+CONFIG = get_family("hearing_loss").train.tiny()
+SCHEMA = get_family(FAMILY).serve.schema(CONFIG)
+TENSORS = get_family(FAMILY).serve.example(CONFIG, frames=4)
 V2, V1 = f"/v2/models/{NAME}/infer", f"/v1/models/{NAME}:predict"
 JSON = {"content-type": "application/json"}
 

@@ -15,16 +15,13 @@ import pytest
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 
 from models import get_family
-from models.hearing_loss.model import HearingLossConfig
 from serving.core import content_version
 
 pytestmark = pytest.mark.integration
 
 FAMILY, NAME = "hearing_loss", "hl"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
-TENSORS = get_family(FAMILY).example_input(CONFIG, frames=20)
+CONFIG = get_family("hearing_loss").train.tiny()
+TENSORS = get_family(FAMILY).serve.example(CONFIG, frames=20)
 
 
 @pytest.fixture(scope="module")

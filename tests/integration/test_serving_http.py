@@ -20,17 +20,14 @@ from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 from affectops.settings import load_settings
 from models import get_family
-from models.hearing_loss.model import HearingLossConfig
 from serving.core import Predictor, content_version
 
 pytestmark = pytest.mark.integration
 
 FAMILY = "hearing_loss"
 NAME = "hl"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
-TENSORS = get_family(FAMILY).example_input(CONFIG)
+CONFIG = get_family("hearing_loss").train.tiny()
+TENSORS = get_family(FAMILY).serve.example(CONFIG)
 
 
 @pytest.fixture(scope="module")

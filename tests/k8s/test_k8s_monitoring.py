@@ -26,7 +26,7 @@ SINK_ARGS = [
     "--remote=s3://affectops/inference-log",
 ]
 # every family with a monitoring config is reported on
-MONITORED = [name for name, spec in FAMILIES.items() if spec.monitoring is not None]
+MONITORED = [name for name, spec in FAMILIES.items() if spec.monitor.config is not None]
 MODELS = [arg for name in MONITORED for arg in ("--model", name)]
 REPORT_COMMAND = ["affectops", "monitor", "report", *MODELS, "--window", "7d"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from affectops.settings import load_settings
-from models.hearing_loss.model import HearingLossConfig
+from models import get_family
 from pipelines.cluster import load_cluster
 from serving.deploy import (
     ResolvedModel,
@@ -24,9 +24,7 @@ from serving.deploy import (
 pytestmark = pytest.mark.unit
 
 FAMILY = "hearing_loss"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
+CONFIG = get_family("hearing_loss").train.tiny()
 S3_URI = "s3://affectops/mlflow/1/models/m-abc/artifacts"
 SINK = "http://sink.affectops-monitoring.svc.cluster.local:8090"
 

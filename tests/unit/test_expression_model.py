@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from models.expression.ensemble import vote
-from models.expression.inference import frame_logits
 from models.expression.model import ExpressionConfig, build, rdrop_loss
-from models.expression.serving import example_input, serving_schema
+from models.expression.predict import frame_logits
+from models.expression.schema import example_input, serving_schema
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from expression_support import TINY_EXPRESSION
 
+from models import get_family
 from models.common.tracking import LocalTracker, NullTracker
 from models.expression import checkpoint
 from models.expression.crossval import cross_validate
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.unit
 DATA = SynthConfig(
     videos=20, frames=(200, 300), episode_frames=30.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
 )
-TINY = TINY_EXPRESSION
+TINY = get_family("expression").train.tiny()
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("variant", ["transformer", "lstm"])
 def test_tiny_training_beats_chance(data: Path, tmp_path: Path, variant: str) -> None:
     tracker = LocalTracker(tmp_path / "tracking")
-    path = train(
-        replace(TINY, variant=variant), data, tracker, out_dir=tmp_path, holdout_fold=0, device="cpu"
-    )
+    path = train(replace(TINY, variant=variant), data, tracker, out_dir=tmp_path, holdout=0, device="cpu")
     scores = evaluate(checkpoint.load(path), data)
     # chance: guessing uniformly among 8 classes gives mean F1 ~ 1/8 (the report's random_f1)
     assert scores["random_f1"] < 0.14
@@ -56,32 +54,34 @@ def test_tiny_training_beats_chance(data: Path, tmp_path: Path, variant: str) ->
 
 def test_resume_continues_from_the_last_epoch(data: Path, tmp_path: Path) -> None:
     config = replace(TINY, variant="lstm", epochs=2)
-    straight = train(config, data, NullTracker(), out_dir=tmp_path / "straight", holdout_fold=0, device="cpu")
+    straight = train(config, data, NullTracker(), out_dir=tmp_path / "straight", holdout=0, device="cpu")
     # an interrupted run: one epoch done, then the same config asks for two
     train(
         replace(config, epochs=1),
         data,
         NullTracker(),
         out_dir=tmp_path / "resumed",
-        holdout_fold=0,
+        holdout=0,
         device="cpu",
     )
     state = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
-    state["config"]["epochs"] = 2  # the fingerprint of the 2-epoch run: the state is its epoch 1
+    state["fingerprint"]["config"]["epochs"] = (
+        2  # the fingerprint of the 2-epoch run: the state is its epoch 1
+    )
     torch.save(state, tmp_path / "resumed" / "last.pt")
     tracker = LocalTracker(tmp_path / "tracking")
-    resumed = train(config, data, tracker, out_dir=tmp_path / "resumed", holdout_fold=0, device="cpu")
+    resumed = train(config, data, tracker, out_dir=tmp_path / "resumed", holdout=0, device="cpu")
     assert [m["step"] for m in tracker.metrics() if "loss" in m] == [2]
     a, b = checkpoint.load(straight).model.state_dict(), checkpoint.load(resumed).model.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key])
-    with pytest.raises(ValueError, match="another config or holdout fold"):
+    with pytest.raises(ValueError, match="another config or holdout"):
         train(
             replace(config, lr=1e-3),
             data,
             NullTracker(),
             out_dir=tmp_path / "resumed",
-            holdout_fold=0,
+            holdout=0,
             device="cpu",
         )
 
@@ -92,11 +92,11 @@ def test_evaluate_refuses_a_training_fold_and_a_foreign_artifact(data: Path, tmp
         data,
         NullTracker(),
         out_dir=tmp_path,
-        holdout_fold=0,
+        holdout=0,
         device="cpu",
     )
     with pytest.raises(ValueError, match="fold 1 is in this model's training data"):
-        evaluate(checkpoint.load(path), data, holdout_fold=1)
+        evaluate(checkpoint.load(path), data, holdout=1)
     torch.save({"family": "hearing_loss", "format": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a expression model artifact"):
         checkpoint.load(tmp_path / "other.pt")

@@ -75,18 +75,16 @@ def test_empty_group_reports_none() -> None:
     assert scores["f1_mid"] is None and "random_f1_mid" not in scores
 
 
-def _trained(data: Path, out: Path, variant: str, holdout_fold: int) -> checkpoint.TrainedModel:
-    """A real model at test size (one epoch per stage, tiny widths), trained without ``holdout_fold``."""
+def _trained(data: Path, out: Path, variant: str, holdout: int) -> checkpoint.TrainedModel:
+    """A real model at test size (one epoch per stage, tiny widths), trained without ``holdout``."""
     sizes = {"gru_hidden": 8, "classifier_hidden": 4, "epochs": 1, "vm_epochs": 1}
     config = HearingLossConfig(variant=variant, **sizes)
-    path = train(
-        config, data, LocalTracker(out / "t"), out_dir=out / "run", holdout_fold=holdout_fold, device="cpu"
-    )
+    path = train(config, data, LocalTracker(out / "t"), out_dir=out / "run", holdout=holdout, device="cpu")
     return checkpoint.load(path)
 
 
 def test_evaluation_refuses_a_fold_the_model_trained_on(tiny_split: Path, tmp_path: Path) -> None:
-    trained = _trained(tiny_split, tmp_path, "marlin_anchor", holdout_fold=1)
+    trained = _trained(tiny_split, tmp_path, "marlin_anchor", holdout=1)
     with pytest.raises(ValueError, match="fold 2 is in this model's training data; it held out fold 1"):
         evaluate(trained, tiny_split, 2)
     scores = evaluate(trained, tiny_split)  # default: the held-out fold
@@ -106,12 +104,13 @@ def test_a_corrupt_model_artifact_is_named(tmp_path: Path) -> None:
 def test_one_served_request_gives_the_batched_evaluation_probability(
     tiny_split: Path, tmp_path: Path
 ) -> None:
-    from models.hearing_loss.cohort import FeatureStore
-    from models.hearing_loss.data import load_split, select_folds
+    from models.common.folds import select_folds
+    from models.hearing_loss.data import load_split
+    from models.hearing_loss.dataset import FeatureStore
     from models.hearing_loss.evaluate import predict
     from models.hearing_loss.predict import predict_request
 
-    trained = _trained(tiny_split, tmp_path, "marlin_vm_abm", holdout_fold=0)
+    trained = _trained(tiny_split, tmp_path, "marlin_vm_abm", holdout=0)
     frame = load_split(tiny_split)
     batch = predict(trained, tiny_split, frame, select_folds(frame, 0, train=False))
     store = FeatureStore(tiny_split)

@@ -4,11 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from models.common.layers import GradientReversal, GradientReversalFunction
 from models.hearing_loss.model import (
     VARIANTS,
     FacialEncoder,
-    GradientReversal,
-    GradientReversalFunction,
     HearingLossConfig,
     HearingLossModel,
     VariationEncoder,

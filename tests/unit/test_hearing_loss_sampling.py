@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.hearing_loss.cohort import read_manifest
+from models.hearing_loss.dataset import read_manifest
 from models.hearing_loss.sampling import anchor_index, sample_triplets
 
 pytestmark = pytest.mark.unit

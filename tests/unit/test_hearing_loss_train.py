@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from models.common.folds import select_folds
 from models.common.tracking import LocalTracker
+from models.common.training import MODEL_FILE, STATE_FILE
 from models.hearing_loss import checkpoint
-from models.hearing_loss.data import AgeScaler, load_split, select_folds, shard
+from models.hearing_loss.data import AgeScaler, load_split, shard
 from models.hearing_loss.model import HearingLossConfig
-from models.hearing_loss.train import MODEL_FILE, STATE_FILE, train
+from models.hearing_loss.train import train
 
 pytestmark = pytest.mark.unit
 
@@ -40,11 +42,11 @@ class InterruptAt(LocalTracker):
 def test_training_writes_a_loadable_model_and_tracks_every_epoch(tiny_split: Path, tmp_path: Path) -> None:
     config = tiny("marlin_vm_abm")
     tracker = LocalTracker(tmp_path / "tracking")
-    path = train(config, tiny_split, tracker, out_dir=tmp_path / "run", holdout_fold=0, device="cpu")
+    path = train(config, tiny_split, tracker, out_dir=tmp_path / "run", holdout=0, device="cpu")
 
     assert path == tmp_path / "run" / MODEL_FILE
     trained = checkpoint.load(path)
-    assert trained.config == config and trained.holdout_fold == 0 and trained.threshold == 0.5
+    assert trained.config == config and trained.holdout == 0 and trained.threshold == 0.5
     frame = load_split(tiny_split)
     train_ages = frame.loc[frame["fold"] != 0, "age"].to_numpy()
     assert trained.age_scaler.mean == pytest.approx(train_ages.mean())  # paper §4.3: z-scored age
@@ -85,7 +87,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_split: Path, tmp_pa
 def test_resume_refuses_a_checkpoint_of_another_config(tiny_split: Path, tmp_path: Path) -> None:
     config = tiny("marlin", epochs=1)
     train(config, tiny_split, LocalTracker(tmp_path / "t"), out_dir=tmp_path / "run", device="cpu")
-    with pytest.raises(ValueError, match="another config or holdout fold"):
+    with pytest.raises(ValueError, match="another config or holdout"):
         train(
             replace(config, lr=1e-3),
             tiny_split,

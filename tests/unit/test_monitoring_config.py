@@ -64,9 +64,9 @@ def test_bad_configs_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     no_thresholds.write_text("thresholds: null\n")
     with pytest.raises(ValueError, match=r"none\.yaml: missing section \'thresholds\'"):
         load_config(path=no_thresholds)
-    unmonitored = {**FAMILIES, "expression": replace(FAMILIES["expression"], monitoring=None)}
+    unmonitored = {**FAMILIES, "expression": replace(FAMILIES["expression"], monitor=None)}
     monkeypatch.setattr("models.FAMILIES", unmonitored)
-    with pytest.raises(ValueError, match="'expression' has no monitoring config"):
+    with pytest.raises(ValueError, match="'expression' is not monitored"):
         monitoring_config.load_config("expression")
 
 

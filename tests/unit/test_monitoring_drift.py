@@ -6,7 +6,7 @@ import pytest
 from evidently.legacy.calculations.stattests.wasserstein_distance_norm import wasserstein_stat_test
 from scipy import stats
 
-from models.hearing_loss.cohort import AGE_GROUPS
+from models.hearing_loss.dataset import AGE_GROUPS
 from monitoring.config import load_config
 from monitoring.drift import (
     age_groups,

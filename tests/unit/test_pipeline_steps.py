@@ -13,7 +13,7 @@ from kfp import dsl
 
 from components import steps
 from components.kfp_ops import build_components
-from models.hearing_loss.cohort import FOLDS_FILE, MANIFEST_FILE, read_manifest
+from models.hearing_loss.dataset import FOLDS_FILE, MANIFEST_FILE, read_manifest
 from pipelines.cluster import load_cluster
 
 FAMILY = "hearing_loss"
@@ -157,7 +157,7 @@ def test_evaluate_component_logs_metrics_the_full_report_and_the_reference(
     reference = _artifact(dsl.Dataset, tmp_path / "reference.parquet")
     ops.evaluate_model.python_func(
         family="hearing_loss",
-        holdout_fold=0,
+        holdout="0",
         model=_artifact(dsl.Model, tiny_model),
         dataset=_artifact(dsl.Dataset, tiny_split),
         metrics=metrics,
@@ -175,7 +175,7 @@ def test_evaluate_component_logs_metrics_the_full_report_and_the_reference(
     with pytest.raises(ValueError, match="in this model's training data"):  # fold 1 was trained on
         ops.evaluate_model.python_func(
             family="hearing_loss",
-            holdout_fold=1,
+            holdout="1",
             model=_artifact(dsl.Model, tiny_model),
             dataset=_artifact(dsl.Dataset, tiny_split),
             metrics=_artifact(dsl.Metrics, tmp_path / "m2"),

@@ -72,7 +72,7 @@ def test_the_training_pipeline_is_family_generic(compiled: dict[str, Path]) -> N
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert inputs["family"]["defaultValue"] == "hearing_loss"
     assert inputs["promote"]["defaultValue"] is False
-    for name in ("dataset_uri", "dataset_version", "variant", "overrides", "seed", "holdout_fold"):
+    for name in ("dataset_uri", "dataset_version", "variant", "overrides", "seed", "holdout"):
         assert name in inputs
     tasks = spec["root"]["dag"]["tasks"]
     assert {"version-data", "validate-data", "split-data", "train-model", "evaluate-model"} <= set(tasks)

@@ -13,16 +13,13 @@ from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
 from affectops.settings import load_settings
 from models import get_family
-from models.hearing_loss.model import HearingLossConfig
 from serving.core import Predictor, content_version
 from serving.kserve_model import FamilyModel
 
 pytestmark = pytest.mark.unit
 
 FAMILY = "hearing_loss"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
+CONFIG = get_family("hearing_loss").train.tiny()
 SPEC = get_family(FAMILY)
 
 
@@ -46,7 +43,7 @@ def _check_outputs(outputs: dict) -> None:
 def test_predictor_loads_a_local_artifact_and_predicts(
     predictor: Predictor, model_path: Path, tmp_path: Path
 ) -> None:
-    outputs = predictor.predict(SPEC.example_input(CONFIG))
+    outputs = predictor.predict(SPEC.serve.example(CONFIG))
     _check_outputs(outputs)
     assert outputs["probability"].dtype == np.float32 and outputs["label"].dtype == np.int64
     assert predictor.model_version == content_version(model_path)
@@ -58,7 +55,7 @@ def test_predictor_loads_a_local_artifact_and_predicts(
 
 
 def _bad_inputs() -> list[tuple[str, dict, str]]:
-    good = SPEC.example_input(CONFIG)
+    good = SPEC.serve.example(CONFIG)
     nan = good["anchor"].copy()
     nan[3, 7] = np.nan
     return [
@@ -100,7 +97,7 @@ def _call(model: FamilyModel, body):
 
 
 def test_kserve_model_v1_predicts_and_passes_metadata_through(kserve_model: FamilyModel) -> None:
-    tensors = SPEC.example_input(CONFIG)
+    tensors = SPEC.serve.example(CONFIG)
     metadata = {"request_id": "r1", "age": 71, "gender": "f"}
     body = {"instances": [{k: v.tolist() for k, v in tensors.items()}], "metadata": metadata}
     response = _call(kserve_model, body)
@@ -113,7 +110,7 @@ def test_kserve_model_v1_predicts_and_passes_metadata_through(kserve_model: Fami
 
 
 def test_kserve_model_v1_bad_input_is_invalid_input_naming_the_field(kserve_model: FamilyModel) -> None:
-    tensors = {k: v.tolist() for k, v in SPEC.example_input(CONFIG).items()}
+    tensors = {k: v.tolist() for k, v in SPEC.serve.example(CONFIG).items()}
     with pytest.raises(InvalidInput, match="anchor"):
         _call(kserve_model, {"instances": [{"current": tensors["current"]}]})
     with pytest.raises(InvalidInput, match="current"):
@@ -134,7 +131,7 @@ def _v2_request(tensors: dict, binary: bool = False) -> InferRequest:
 
 
 def test_kserve_model_v2_predicts_with_the_model_version(kserve_model: FamilyModel) -> None:
-    tensors = SPEC.example_input(CONFIG)
+    tensors = SPEC.serve.example(CONFIG)
     response = _call(kserve_model, _v2_request(tensors))
     assert isinstance(response, InferResponse)
     assert response.model_version == kserve_model.model_version and response.id == "req-1"
@@ -145,7 +142,7 @@ def test_kserve_model_v2_predicts_with_the_model_version(kserve_model: FamilyMod
 
 
 def test_kserve_model_v2_bad_input_is_invalid_input_naming_the_field(kserve_model: FamilyModel) -> None:
-    tensors = SPEC.example_input(CONFIG)
+    tensors = SPEC.serve.example(CONFIG)
     nan = tensors["current"].copy()
     nan[0, 0] = np.inf
     with pytest.raises(InvalidInput, match="current"):

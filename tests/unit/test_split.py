@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from components.split import split_cohort
-from models.hearing_loss.cohort import read_folds, read_manifest
+from models.common.folds import read_folds
+from models.hearing_loss.dataset import read_manifest
 from models.hearing_loss.split import assign_folds
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.hearing_loss.cohort import (
+from models.hearing_loss.dataset import (
     AGE_GROUPS,
     FEATURE_DIM,
     FPS,

@@ -68,7 +68,7 @@ def test_command_parses_back_with_torchrun_and_the_train_cli() -> None:
     params = train.make_context("train", list(train_args[1:])).params
     assert params["data_uri"] == JOB["dataset_uri"]
     assert (params["family"], params["variant"], params["seed"]) == ("hearing_loss", "marlin_vm_abm", 3)
-    assert params["holdout_fold"] == 1 and str(params["out"]) == JOB["out_uri"]
+    assert params["holdout"] == "1" and str(params["out"]) == JOB["out_uri"]
     assert sorted(params["overrides"]) == ["epochs=15", "lr=0.0001"]
     assert (params["device"], params["tracker"]) == ("cuda", "mlflow")
 

@@ -13,12 +13,13 @@ import pytest
 
 from components.split import split_cohort
 from components.validate import ValidationReport, validate_cohort
+from models.common.expectations import DatasetError
+from models.common.folds import read_folds
 from models.hearing_loss import expectations
-from models.hearing_loss.cohort import (
+from models.hearing_loss.dataset import (
     FOLDS_FILE,
     MANIFEST_FILE,
     META_FILE,
-    read_folds,
     read_manifest,
 )
 from models.hearing_loss.synth import SynthConfig, synthesize
@@ -281,7 +282,7 @@ def test_failure_names_the_segment_and_value(folded_cohort: Path, tmp_path: Path
 def test_corrupt_parquet_is_an_error_naming_the_file(tiny_cohort: Path, tmp_path: Path) -> None:
     cohort = _copy(tiny_cohort, tmp_path)
     (cohort / MANIFEST_FILE).write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(expectations.CohortError, match=MANIFEST_FILE):
+    with pytest.raises(DatasetError, match=MANIFEST_FILE):
         expectations.tables(cohort)
 
 

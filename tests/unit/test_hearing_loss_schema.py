@@ -5,7 +5,7 @@ import pytest
 
 from models import get_family
 from models.hearing_loss.model import VARIANTS, HearingLossConfig
-from models.hearing_loss.serving_schema import MAX_FRAMES, example_input, serving_schema
+from models.hearing_loss.schema import MAX_FRAMES, example_input, serving_schema
 
 pytestmark = pytest.mark.unit
 ABM = HearingLossConfig(variant="marlin_vm_abm")
@@ -15,7 +15,7 @@ ABM = HearingLossConfig(variant="marlin_vm_abm")
 def test_example_input_satisfies_the_schema(variant: str) -> None:
     config = HearingLossConfig(variant=variant)
     spec = get_family("hearing_loss")
-    spec.serving_schema(config).check_inputs(spec.example_input(config))
+    spec.serve.schema(config).check_inputs(spec.serve.example(config))
 
 
 def test_inputs_and_outputs_follow_the_variant() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.common.schema import ServingSchema, TensorSpec
-from models.hearing_loss.cohort import FEATURE_DIM, FPS
+from models.hearing_loss.dataset import FEATURE_DIM, FPS
 from models.hearing_loss.model import HearingLossConfig
 
 # choice: 2 minutes at 5 fps; the paper's segments are 25-35 s (175 frames), the bound caps payloads

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.common.folds import FOLDS_FILE, write_typed
+
 FORMAT_VERSION = 1
 FEATURE_DIM = 384  # paper §3.2.1: Marlin-Small features
 FPS = 5  # paper §4.1: the glasses' RGB camera records at 5 fps
@@ -36,7 +38,6 @@ AGE_GROUPS: dict[str, tuple[int, int]] = {"young": (18, 39), "mid": (40, 56), "o
 GENDERS = ("female", "male", "other")
 
 MANIFEST_FILE = "manifest.parquet"
-FOLDS_FILE = "folds.parquet"
 META_FILE = "cohort.json"
 FEATURES_DIR = "features"
 
@@ -74,19 +75,8 @@ def read_manifest(cohort: Path) -> pd.DataFrame:
     return pd.read_parquet(Path(cohort) / MANIFEST_FILE)
 
 
-def read_folds(cohort: Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(cohort) / FOLDS_FILE)
-
-
-def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    return frame[list(columns)].astype(columns)
-
-
 def write_folds(cohort: Path, folds: pd.DataFrame) -> Path:
-    path = Path(cohort) / FOLDS_FILE
-    path.unlink(missing_ok=True)  # may be a hard link shared with the cohort it was split from
-    _typed(folds, FOLDS_COLUMNS).to_parquet(path, index=False)
-    return path
+    return write_typed(Path(cohort) / FOLDS_FILE, folds, FOLDS_COLUMNS)
 
 
 class FeatureStore:
@@ -141,7 +131,7 @@ class CohortWriter:
         self._rows.append(rows)
 
     def close(self, provenance: dict) -> pd.DataFrame:
-        manifest = _typed(pd.concat(self._rows, ignore_index=True), MANIFEST_COLUMNS)
+        manifest = pd.concat(self._rows, ignore_index=True)[list(MANIFEST_COLUMNS)].astype(MANIFEST_COLUMNS)
         manifest.to_parquet(self.root / MANIFEST_FILE, index=False)
         meta = {"format_version": FORMAT_VERSION, "feature_dim": self.feature_dim, "fps": FPS}
         (self.root / META_FILE).write_text(json.dumps({**meta, "provenance": provenance}, indent=2))

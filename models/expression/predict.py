@@ -1,10 +1,14 @@
-"""Per-frame class probabilities of one video's feature sequence (paper §3.3: segment, encode, classify)."""
+"""Per-frame class probabilities of one video's feature sequence (paper §3.3: segment, encode, classify),
+and one serving request through a model."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
+from models.expression.checkpoint import TrainedModel
 from models.expression.model import ExpressionModel
 from models.expression.segments import segment_starts
 
@@ -55,3 +59,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def predict_request(trained: TrainedModel, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One request (arrays already checked against ``serving_schema``) -> per-frame outputs."""
+    names = trained.config.features
+    lengths = {name: len(tensors[name]) for name in names}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"every feature needs the same number of frames T, got {lengths}")
+    x = np.concatenate([tensors[name] for name in names], axis=1)  # paper Eq. 1's [f^v; f^a]
+    probabilities = softmax(frame_logits(trained.model, x)).astype(np.float32)
+    return {"probabilities": probabilities, "labels": probabilities.argmax(axis=1).astype(np.int64)}
