@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +69,42 @@ def cross_validate(
             result[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     tracker.log_metrics({key: value for key, value in result.items() if key.endswith(("_mean", "_std"))})
     return result, pd.concat(pooled, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class KFoldProtocol:
+    """A k-fold family's evaluation protocol, callable as the spec's ``evaluate.protocol``:
+    ``(config, data, tracker, *, out_dir, seeds=the paper's, device) -> (summary, pooled predictions)``."""
+
+    train: Callable[..., Path]  # the family's train
+    load: Callable[[Path], pd.DataFrame]  # split dataset -> its table with a ``fold`` column
+    # (model artifact, dataset, its table, fold) -> the fold's predictions by that model
+    predict_fold: Callable[[Path, Path, pd.DataFrame, int], pd.DataFrame]
+    score: Callable[[pd.DataFrame], dict]  # pooled predictions of one seed -> metrics
+    describe: Callable[[Any], dict]  # config -> the summary's leading fields
+    seeds: tuple[int, ...]  # the paper's
+
+    def __call__(
+        self,
+        config: Any,
+        data: Path,
+        tracker: Tracker,
+        *,
+        out_dir: Path,
+        seeds: Sequence[int] | None = None,
+        device: str = "auto",
+    ) -> tuple[dict, pd.DataFrame]:
+        frame = self.load(data)
+        return cross_validate(
+            config,
+            data,
+            tracker,
+            out_dir=out_dir,
+            seeds=self.seeds if seeds is None else seeds,
+            folds=sorted(int(f) for f in frame["fold"].unique()),
+            device=device,
+            train=self.train,
+            predict_fold=lambda path, fold: self.predict_fold(path, data, frame, fold),
+            score=self.score,
+            summary=self.describe(config),
+        )

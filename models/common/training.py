@@ -1,8 +1,11 @@
-"""What every family's trainer shares: the per-rank batch and the resumable state after each epoch."""
+"""What every family's trainer shares: the runtime around a run, the per-rank batch, and the
+resumable state after each epoch."""
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,8 @@ import torch
 from torch import nn
 
 from models.common.config import plain
-from models.common.distributed import Runtime
+from models.common.distributed import Runtime, setup, teardown
+from models.common.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +70,50 @@ class ResumableState:
             )
         model.load_state_dict(state["model"])
         return state
+
+
+class FamilyTrainer(ABC):
+    """A family's training run: what every trainer holds, set up before the family's own state."""
+
+    def __init__(
+        self, config: Any, data: Path, tracker: Tracker, out_dir: Path, holdout: Any, runtime: Runtime
+    ) -> None:
+        self.config, self.data, self.tracker, self.out_dir = config, Path(data), tracker, Path(out_dir)
+        self.holdout, self.runtime = holdout, runtime
+        self.per_rank_batch = per_rank_batch(config.batch_size, runtime)
+        self.state = ResumableState(self.out_dir, fingerprint(config, holdout), runtime.device)
+        self.prepare()
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """The family's own state: its training rows, readers and model."""
+
+    @abstractmethod
+    def run(self, resume: bool) -> Path:
+        """Train (resuming from ``last.pt`` when asked and present); the model artifact's path."""
+
+
+def train_function(trainer: type[FamilyTrainer]) -> Callable[..., Path]:
+    """The family's ``train`` (the contract's signature) running ``trainer`` in its runtime."""
+
+    def train(
+        config: Any,
+        data: Path,
+        tracker: Tracker,
+        *,
+        out_dir: Path,
+        holdout: Any = None,
+        device: str = "auto",
+        resume: bool = True,
+    ) -> Path:
+        """Train without the ``holdout`` partition (None: on all of them); the model artifact's path.
+
+        ``device``: auto, cpu or cuda; under torchrun every process joins the process group.
+        """
+        runtime = setup(device)
+        try:
+            return trainer(config, data, tracker, out_dir, holdout, runtime).run(resume)
+        finally:
+            teardown(runtime)
+
+    return train

@@ -21,10 +21,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from models.common.distributed import Runtime, setup, teardown
 from models.common.folds import select_folds
-from models.common.tracking import Tracker
-from models.common.training import MODEL_FILE, ResumableState, fingerprint, per_rank_batch
+from models.common.training import MODEL_FILE, FamilyTrainer, train_function
 from models.expression import checkpoint
 from models.expression.data import feature_stats, load_split, pad_segments
 from models.expression.dataset import VideoStore
@@ -35,49 +33,21 @@ from models.expression.step_plan import Segment, Step, lstm_steps, transformer_s
 log = logging.getLogger(__name__)
 
 
-def train(
-    config: ExpressionConfig,
-    data: Path,
-    tracker: Tracker,
-    *,
-    out_dir: Path,
-    holdout: int | None = None,
-    device: str = "auto",
-    resume: bool = True,
-) -> Path:
-    """Train on every fold but ``holdout`` (all folds if None); return the model artifact's path."""
-    runtime = setup(device)
-    try:
-        return _Trainer(config, Path(data), tracker, Path(out_dir), holdout, runtime).run(resume)
-    finally:
-        teardown(runtime)
+class _Trainer(FamilyTrainer):
+    config: ExpressionConfig
 
-
-class _Trainer:
-    def __init__(
-        self,
-        config: ExpressionConfig,
-        data: Path,
-        tracker: Tracker,
-        out_dir: Path,
-        holdout: int | None,
-        runtime: Runtime,
-    ) -> None:
-        self.config, self.tracker, self.out_dir, self.runtime = config, tracker, out_dir, runtime
-        self.per_rank_batch = per_rank_batch(config.batch_size, runtime)
-        self.holdout = holdout
-        self.videos = select_folds(load_split(data), holdout, train=True)
+    def prepare(self) -> None:
+        self.videos = select_folds(load_split(self.data), self.holdout, train=True)
         if self.videos.empty:
-            raise ValueError(f"no training videos in {data} with fold {holdout} held out")
-        self.store = VideoStore(data, config.features)
-        torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
-        self.model: ExpressionModel = build(config)
+            raise ValueError(f"no training videos in {self.data} with fold {self.holdout} held out")
+        self.store = VideoStore(self.data, self.config.features)
+        torch.manual_seed(self.config.seed)  # the initial weights are part of what a seed fixes
+        self.model: ExpressionModel = build(self.config)
         mean, std = feature_stats(self.store, self.videos)
         self.model.feature_mean.copy_(torch.from_numpy(mean))
         self.model.feature_std.copy_(torch.from_numpy(std))
-        self.model.to(runtime.device)
-        self.pair = runtime.wrap(RDropPair(self.model))
-        self.state = ResumableState(out_dir, fingerprint(config, holdout), runtime.device)
+        self.model.to(self.runtime.device)
+        self.pair = self.runtime.wrap(RDropPair(self.model))
 
     def run(self, resume: bool) -> Path:
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)  # paper §4.3
@@ -187,3 +157,6 @@ class _Trainer:
         optimizer.load_state_dict(state["optimizer"])
         log.info("resuming at epoch %d/%d from %s", state["epoch"] + 1, self.config.epochs, self.out_dir)
         return int(state["epoch"])
+
+
+train = train_function(_Trainer)

@@ -17,10 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.common.distributed import Runtime, setup, teardown
 from models.common.folds import select_folds
-from models.common.tracking import Tracker
-from models.common.training import MODEL_FILE, ResumableState, fingerprint, per_rank_batch
+from models.common.training import MODEL_FILE, FamilyTrainer, train_function
 from models.hearing_loss import checkpoint
 from models.hearing_loss.data import AgeScaler, SegmentReader, batches, load_split, shard
 from models.hearing_loss.model import (
@@ -50,50 +48,22 @@ class TripletEncoder(nn.Module):
         return vm_embed(self.variation, *segments)
 
 
-def train(
-    config: HearingLossConfig,
-    data: Path,
-    tracker: Tracker,
-    *,
-    out_dir: Path,
-    holdout: int | None = None,
-    device: str = "auto",
-    resume: bool = True,
-) -> Path:
-    """Train on every fold but ``holdout`` (all folds if None); return the model artifact's path."""
-    runtime = setup(device)
-    try:
-        return _Trainer(config, Path(data), tracker, Path(out_dir), holdout, runtime).run(resume)
-    finally:
-        teardown(runtime)
+class _Trainer(FamilyTrainer):
+    config: HearingLossConfig
 
-
-class _Trainer:
-    def __init__(
-        self,
-        config: HearingLossConfig,
-        data: Path,
-        tracker: Tracker,
-        out_dir: Path,
-        holdout: int | None,
-        runtime: Runtime,
-    ) -> None:
-        self.per_rank_batch = per_rank_batch(config.batch_size, runtime)
-        self.config, self.tracker, self.out_dir, self.runtime = config, tracker, out_dir, runtime
-        self.holdout = holdout
-        frame = load_split(data)
+    def prepare(self) -> None:
+        frame = load_split(self.data)
         self.frame = frame
-        self.train_rows = select_folds(frame, holdout, train=True)
+        self.train_rows = select_folds(frame, self.holdout, train=True)
         if self.train_rows.empty:
-            raise ValueError(f"no training segments in {data} with fold {holdout} held out")
+            raise ValueError(f"no training segments in {self.data} with fold {self.holdout} held out")
         # paper §4.3: age z-scored over the training distribution (per segment)
         self.age_scaler = AgeScaler.fit(self.train_rows["age"].to_numpy())
         self.age_z = self.age_scaler.transform(frame["age"].to_numpy())
         self.labels = frame["hearing_loss"].to_numpy().astype(np.float32)
         self.anchors = frame["anchor_index"].to_numpy()
-        self.reader = SegmentReader(data, frame)
-        self.model = build(config).to(runtime.device)
-        self.state = ResumableState(out_dir, fingerprint(config, holdout), runtime.device)
+        self.reader = SegmentReader(self.data, frame)
+        self.model = build(self.config).to(self.runtime.device)
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -220,3 +190,6 @@ class _Trainer:
         if self.runtime.is_main and (batch + 1) % LOG_EVERY_BATCHES == 0:
             total = -(-examples // self.per_rank_batch)
             log.info("%s batch %d/%d: loss %.4f", stage, batch + 1, total, float(np.mean(losses[-50:])))
+
+
+train = train_function(_Trainer)
