@@ -20,7 +20,7 @@ from affectops.storage import is_s3, materialize
 from models.common.face import FaceAligner, FaceConfig
 from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
 from models.hearing_loss.cohort import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group
-from models.hearing_loss.featurize import featurize_segment
+from models.hearing_loss.media import featurize_segment
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ Request (Open Inference Protocol v2, REST), one per current/anchor pair (paper Â
   passed to the predictor untouched (it echoes them for the inference log; they never reach a model).
 
 Each segment goes through the pipeline's featurize code (5 fps resampling, face alignment, the
-MARLIN encoder: ``models.hearing_loss.featurize``), becoming float32 ``[T, 384]`` ``current`` and
+MARLIN encoder: ``models.hearing_loss.media``), becoming float32 ``[T, 384]`` ``current`` and
 ``anchor`` tensors that are forwarded to the predictor as a binary v2 request. The response is
 the predictor's outputs (probability, label, threshold, age_estimate) with its model version.
 
@@ -46,7 +46,7 @@ from components.featurize import MARLIN_SMALL, RANDOM_WEIGHTS_WARNING, resolve_w
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
 from models.hearing_loss.cohort import FEATURE_DIM, FPS
-from models.hearing_loss.featurize import CLIPS_PER_BATCH, VideoError, featurize_segment
+from models.hearing_loss.media import CLIPS_PER_BATCH, VideoError, featurize_segment
 from models.hearing_loss.serving_schema import CURRENT, METADATA
 from serving.inference_log import HEADER_LENGTH
 

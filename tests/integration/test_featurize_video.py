@@ -24,7 +24,7 @@ from components.featurize import build_cohort_from_videos, resolve_weights
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinEncoder, load_encoder, save_encoder, tiny_config
 from models.hearing_loss.cohort import FeatureStore, read_manifest, read_meta
-from models.hearing_loss.featurize import VideoError, featurize_video, iter_frames
+from models.hearing_loss.media import VideoError, featurize_video, iter_frames
 
 pytestmark = pytest.mark.integration
 

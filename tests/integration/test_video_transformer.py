@@ -24,7 +24,7 @@ from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from kserve.errors import InvalidInput
 
 from models.common.marlin import MarlinConfig, MarlinEncoder, save_encoder
-from models.hearing_loss.featurize import featurize_video, iter_frames
+from models.hearing_loss.media import featurize_video, iter_frames
 from models.hearing_loss.model import HearingLossConfig
 from serving.core import content_version
 from serving.transformer import VideoTransformer, resample_indices
