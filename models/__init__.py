@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.common.media import Media
 from models.common.schema import ServingSchema
 from models.expression import checkpoint as expression_checkpoint
 from models.expression import crossval as expression_crossval
@@ -33,6 +34,7 @@ from models.hearing_loss import data as hearing_loss_data
 from models.hearing_loss import evaluate as hearing_loss_evaluate
 from models.hearing_loss import expectations as hearing_loss_expectations
 from models.hearing_loss import figures as hearing_loss_figures
+from models.hearing_loss import media as hearing_loss_media
 from models.hearing_loss import model as hearing_loss_model
 from models.hearing_loss import predict as hearing_loss_predict
 from models.hearing_loss import requests as hearing_loss_requests
@@ -82,6 +84,8 @@ class FamilySpec:
     # what monitoring reports and gates for the served model, over the platform's defaults
     # (monitoring/config.py): age groups, feature column, labels, thresholds. None: not monitored
     monitoring: Path | None = None
+    # raw media (video, images, audio) a transformer turns into the input tensors. None: tensors only
+    media: Media | None = None
 
 
 FAMILIES: dict[str, FamilySpec] = {
@@ -109,6 +113,7 @@ FAMILIES: dict[str, FamilySpec] = {
         held_out_requests=hearing_loss_requests.held_out_requests,
         plot_evaluation=hearing_loss_figures.plot_evaluation,
         monitoring=Path(hearing_loss_model.__file__).parent / "monitoring.yaml",
+        media=hearing_loss_media.MEDIA,
     ),
     "expression": FamilySpec(
         name="expression",
