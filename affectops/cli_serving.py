@@ -81,27 +81,38 @@ def serve_start(
 
 @serve_app.command("transformer")
 def serve_transformer_cmd(
-    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the hearing-loss predictor (v2 REST).")],
+    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the family's predictor (v2 REST).")],
     encoder_weights: Annotated[
-        str | None, typer.Option(help="MARLIN-Small checkpoint: a local path or s3:// URI.")
+        str | None,
+        typer.Option(
+            "--encoder-weights", "--weights", help="The preprocessor's weights: a local path or s3:// URI."
+        ),
     ] = None,
-    model_name: Annotated[str, typer.Option(help="The predictor's model name.")] = "hearing_loss",
+    family: Annotated[
+        str | None, typer.Option(help="Family whose raw media to take (default: the one that has media).")
+    ] = None,
+    model_name: Annotated[
+        str | None, typer.Option(help="The predictor's model name (default: the family).")
+    ] = None,
     http_port: Annotated[int, typer.Option(help="REST port.")] = 8080,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     allow_random_weights: Annotated[
         bool,
-        typer.Option("--allow-random-weights", help="Start without a checkpoint (features carry nothing)."),
+        typer.Option("--allow-random-weights", help="Start without weights (features carry nothing)."),
     ] = False,
 ) -> None:
-    """The video-in endpoint: face video in (encoded clips or frame batches), the pipeline's featurize
-    code, then the predictor (a KServe transformer)."""
+    """The raw-media endpoint: video or other raw media in, the family's preprocessing (the pipeline's
+    featurize code), then the predictor (a KServe transformer)."""
+    from serving.transformer import family_media
     from serving.transformer_server import serve_transformer
 
     try:
+        family, _ = family_media(family)
         serve_transformer(
-            name=model_name,
+            name=model_name or family,
             predictor_host=predictor_host,
-            encoder_weights=encoder_weights,
+            weights=encoder_weights,
+            family=family,
             host=host,
             http_port=http_port,
             allow_random_weights=allow_random_weights,
@@ -146,7 +157,8 @@ def serve_deploy(
         str | None, typer.Option(help="Cluster profile of pipelines/configs/cluster.yaml.")
     ] = None,
     video_encoder_weights: Annotated[
-        str | None, typer.Option(help="s3:// MARLIN checkpoint: adds the video-in transformer.")
+        str | None,
+        typer.Option(help="s3:// weights of the family's raw-media preprocessor: adds the transformer."),
     ] = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Create or patch it on the current cluster.")

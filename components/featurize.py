@@ -8,7 +8,6 @@ in the format of :mod:`models.hearing_loss.dataset`, written one subject at a ti
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from affectops.settings import Settings, load_settings
-from affectops.storage import is_s3, materialize
 from models.common.face import FaceAligner, FaceConfig
-from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
+from models.common.marlin import MarlinConfig
 from models.hearing_loss.dataset import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group
-from models.hearing_loss.featurize import featurize_segment
+from models.hearing_loss.media import MARLIN_SMALL, RANDOM_WEIGHTS_WARNING, featurize_segment, frozen_encoder
+from serving.core import resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +37,7 @@ SEGMENT_COLUMNS = (
     "hearing_loss",
 )
 NUMERIC_COLUMNS = ("segment_index", "noise_level_dba", "start_s", "end_s", "age", "hearing_loss")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
-MARLIN_SMALL = MarlinConfig()  # paper §3.2.1
 FACE_DEFAULTS = FaceConfig()
-RANDOM_WEIGHTS_WARNING = (
-    "MARLIN encoder has RANDOM weights (no checkpoint given): these features carry no learned facial "
-    "information and only exercise the pipeline"
-)
 
 
 def read_segments(segments_csv: Path) -> pd.DataFrame:
@@ -112,24 +105,6 @@ def _lines(bad: pd.Series) -> str:
     return ", ".join(map(str, lines[:5])) + (f" (+{len(lines) - 5} more)" if len(lines) > 5 else "")
 
 
-def resolve_weights(weights: str, settings: Settings) -> Path:
-    """A local checkpoint file for ``weights``: a local file, or a local/``s3://`` directory holding one.
-
-    An ``s3://`` URI names the prefix the checkpoint was uploaded under (it is mirrored into the
-    cache by :func:`affectops.storage.materialize`, which addresses prefixes, not single objects).
-    """
-    if not is_s3(weights) and Path(weights).is_file():
-        return Path(weights)
-    directory = materialize(weights, settings)
-    found = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
-    if len(found) != 1:
-        raise ValueError(
-            f"{weights} must hold exactly one checkpoint ({'/'.join(CHECKPOINT_SUFFIXES)}), "
-            f"found {len(found)}"
-        )
-    return found[0]
-
-
 def build_cohort_from_videos(
     segments_csv: Path,
     out: Path,
@@ -148,11 +123,8 @@ def build_cohort_from_videos(
     provenance and warned about: such features are for pipeline tests, not for models.
     """
     segments = read_segments(segments_csv)
-    if weights is None:
-        warnings.warn(RANDOM_WEIGHTS_WARNING, UserWarning, stacklevel=2)
-        encoder = MarlinEncoder(config, seed=seed).eval().requires_grad_(False)
-    else:
-        encoder = load_encoder(resolve_weights(weights, settings or load_settings()), config)
+    local = None if weights is None else resolve_weights(weights, settings or load_settings())
+    encoder = frozen_encoder(local, config, seed=seed)
     aligner = FaceAligner(face)
     writer = CohortWriter(out, feature_dim=config.embed_dim)
     without_face: dict[str, int] = {}

@@ -12,15 +12,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from models.common.media import Media
 from models.common.schema import ServingSchema
-
-if TYPE_CHECKING:
-    from models.common.media import Media
 
 # A held-out partition: a fold index (k folds) or a partition's name (fixed partitions)
 Holdout = int | str

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from monitoring.records import BASE_COLUMNS, MODEL_VERSION, scalar_outputs, summarize_tensor
+from serving import v2
 
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
 KINDS = {REQUEST_TYPE: "request", RESPONSE_TYPE: "response"}
 STRUCTURED = "application/cloudevents+json"
-HEADER_LENGTH = "inference-header-content-length"
 ERROR = "error"
 # model names become partition directories: DNS-label-like names only, never a path
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
@@ -40,20 +40,6 @@ MAX_ERROR_CHARS = 500
 PROTOCOL_PARAMETERS = {"binary_data_output", "binary_data_size", "binary_data", "content_type", "headers"}
 # columns a half fills itself; a metadata field of the same name is kept as metadata_<name>
 RESERVED = {*BASE_COLUMNS, ERROR, "request_logged", "response_logged"}
-V2_DTYPES = {
-    "BOOL": "?",
-    "UINT8": "<u1",
-    "UINT16": "<u2",
-    "UINT32": "<u4",
-    "UINT64": "<u8",
-    "INT8": "<i1",
-    "INT16": "<i2",
-    "INT32": "<i4",
-    "INT64": "<i8",
-    "FP16": "<f2",
-    "FP32": "<f4",
-    "FP64": "<f8",
-}
 
 
 class EventError(ValueError):
@@ -196,20 +182,20 @@ def _time(value: str | None, received: datetime | None) -> datetime:
 def _header_length(headers: Mapping[str, str], attributes: Mapping[str, str]) -> int | None:
     """Length of a v2 binary body's JSON header: the HTTP header, or the one KServe forwards in
     ``ce-metadata`` (a JSON map of the request's headers to lists of values)."""
-    value = headers.get(HEADER_LENGTH)
+    value = headers.get(v2.HEADER_LENGTH)
     if value is None and attributes.get("metadata"):
         try:
             forwarded = {k.lower(): v for k, v in json.loads(attributes["metadata"]).items()}
         except (ValueError, AttributeError):
             raise EventError("bad_attribute", "ce-metadata: must be a JSON object of header lists") from None
-        found = forwarded.get(HEADER_LENGTH)
+        found = forwarded.get(v2.HEADER_LENGTH)
         value = found[0] if isinstance(found, list) and found else found
     if value is None:
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise EventError("bad_binary", f"{HEADER_LENGTH}: not an integer: {value!r}") from None
+        raise EventError("bad_binary", f"{v2.HEADER_LENGTH}: not an integer: {value!r}") from None
 
 
 def _payload(
@@ -221,8 +207,11 @@ def _payload(
     length = _header_length(headers, attributes)
     if length is None and content_type == "application/octet-stream":
         length = _json_prefix(body)
-    if length is not None and not 0 < length <= len(body):
-        raise EventError("bad_binary", f"{HEADER_LENGTH}: {length} is outside the body of {len(body)} bytes")
+    if length is not None:
+        try:
+            length = v2.header_length(length, len(body))
+        except v2.V2Error as err:
+            raise EventError("bad_binary", str(err)) from None
     head, raw = (body, b"") if length is None else (body[:length], body[length:])
     try:
         doc = json.loads(head)
@@ -328,40 +317,9 @@ def _response_rows(doc: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
 
 
 def _v2_tensors(entries: Any, raw: bytes, where: str) -> dict[str, np.ndarray]:
-    """Decode v2 tensors from JSON ``data`` or from the binary section (in order, by binary_data_size)."""
-    if not isinstance(entries, list) or not entries:
-        raise EventError("bad_body", f"{where}: must be a non-empty list of tensors")
-    tensors: dict[str, np.ndarray] = {}
-    offset = 0
-    for index, entry in enumerate(entries):
-        label = f"{where}[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise EventError("bad_body", f"{label}: must be an object with a string 'name'")
-        label = f"{where}.{entry['name']}"
-        shape, datatype = entry.get("shape"), entry.get("datatype")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise EventError("bad_tensor", f"{label}.shape: must be a list of non-negative integers")
-        size = (entry.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or offset + size > len(raw):
-                raise EventError(
-                    "bad_binary", f"{label}: binary_data_size {size} runs past the binary section"
-                )
-            chunk, offset = raw[offset : offset + size], offset + size
-        if datatype == "BYTES":
-            continue  # strings and blobs have no numeric summary
-        if datatype not in V2_DTYPES:
-            raise EventError("bad_tensor", f"{label}.datatype: unknown datatype {datatype!r}")
-        try:
-            if size is not None:
-                array = np.frombuffer(chunk, dtype=V2_DTYPES[datatype]).reshape(shape)
-            else:
-                array = np.asarray(entry.get("data"), dtype=V2_DTYPES[datatype]).reshape(shape)
-        except (TypeError, ValueError) as err:
-            raise EventError(
-                "bad_tensor", f"{label}: data does not match {datatype} {shape}: {err}"
-            ) from None
-        tensors[entry["name"]] = array
-    if offset != len(raw):
-        raise EventError("bad_binary", f"{where}: {len(raw) - offset} binary bytes belong to no tensor")
-    return tensors
+    """The numeric tensors of a v2 ``inputs`` / ``outputs`` list (``BYTES`` ones have no summary)."""
+    try:
+        tensors = v2.decode_tensors(entries, raw, where)
+    except v2.V2Error as err:
+        raise EventError(f"bad_{err.part}", f"{where}.{err}" if err.tensor else str(err)) from None
+    return {t.name: t.data for t in tensors if t.datatype != "BYTES"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from serving.model_server import add_server_arguments
 from serving.server import serve
 
 
@@ -13,8 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--family", required=True, help="a family of models.FAMILIES")
     parser.add_argument("--model-uri", required=True, help="local path, s3:// prefix or models:/NAME@ALIAS")
     parser.add_argument("--model-name", default=None, help="endpoint name (default: the family)")
-    parser.add_argument("--host", default="127.0.0.1", help="address both servers bind (default: loopback)")
-    parser.add_argument("--http-port", "--http_port", type=int, default=8080)
+    add_server_arguments(parser)
     parser.add_argument("--grpc-port", "--grpc_port", type=int, default=8081)
     parser.add_argument("--log-url", default=None, help="inference-log sink to post CloudEvents to")
     parser.add_argument("--max-body", type=int, default=None, help="request body limit in bytes")

@@ -162,9 +162,14 @@ def build_inference_service(
     (``config/config.properties`` + ``model-store/``), not the pyfunc directory. ``settings`` supplies
     the S3 endpoint the custom container needs (MinIO); ``canary_percent`` applies only when the version
     replaces another champion (canary rollouts need KServe's Serverless mode). ``video_encoder_weights``
-    (an s3:// MARLIN checkpoint) adds the video-in transformer in front of the predictor.
+    (s3:// weights of the family's raw-media preprocessor) adds the raw-media transformer in front of
+    the predictor.
     """
-    get_family(family)  # an unknown family fails here, naming the known ones
+    spec = get_family(family)  # an unknown family fails here, naming the known ones
+    if video_encoder_weights is not None and spec.serve.media is None:
+        raise ValueError(
+            f"video_encoder_weights: family {family!r} has no raw-media preprocessing, so no transformer"
+        )
     name = name or family.replace("_", "-")
     _check(name, runtime, min_replicas, max_replicas, scale_target, canary_percent, logger_url)
     uri = model_storage_uri or resolved.storage_uri
@@ -215,7 +220,7 @@ def build_inference_service(
         predictor.logger = V1beta1LoggerSpec(mode="all", url=logger_url)
     transformer = None
     if video_encoder_weights is not None:
-        transformer = _video_transformer(name, video_encoder_weights, cluster, settings, predictor)
+        transformer = _media_transformer(name, video_encoder_weights, cluster, settings, predictor)
     return V1beta1InferenceService(
         api_version=API_VERSION,
         kind="InferenceService",
@@ -296,15 +301,15 @@ def _platform_container(
     )
 
 
-def _video_transformer(
+def _media_transformer(
     name: str,
     weights: str,
     cluster: ClusterConfig,
     settings: Settings | None,
     predictor: V1beta1PredictorSpec,
 ) -> V1beta1TransformerSpec:
-    """serving/transformer_server.py on the platform image: face video -> features -> the predictor.
-    KServe appends ``--model_name`` and ``--predictor_host`` to its arguments itself."""
+    """serving/transformer_server.py on the platform image: raw media -> the family's preprocessing ->
+    the predictor. KServe appends ``--model_name`` and ``--predictor_host`` to its arguments itself."""
     if urlparse(weights).scheme not in _STORAGE_SCHEMES:
         raise ValueError(
             f"video_encoder_weights: {weights!r} cannot be read from the cluster; expected s3://"
@@ -327,7 +332,7 @@ def _video_transformer(
 
 
 def _requirements(cluster: ClusterConfig) -> V1ResourceRequirements:
-    # face alignment and the MARLIN encoder run on CPU in the transformer: the CPU pool's requests
+    # the transformer preprocesses raw media (e.g. face alignment, an encoder) on CPU: the CPU pool's requests
     return V1ResourceRequirements(requests=dict(cluster.cpu.requests), limits=dict(cluster.cpu.limits))
 
 

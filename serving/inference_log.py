@@ -27,15 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import numpy as np
-import orjson
-from kserve.utils.numpy_codec import to_np_dtype
+
+from serving.v2 import HEADER_LENGTH, V2Error, to_json
 
 log = logging.getLogger(__name__)
 
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
-HEADER_LENGTH = "inference-header-content-length"
 _LOGGED_PATHS = re.compile(r"^/v1/models/[^/]+:predict$|^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
 
 Scope = MutableMapping[str, Any]
@@ -185,19 +183,8 @@ def as_json(body: bytes, header_length: str | None) -> tuple[bytes, str]:
     if header_length is None:
         return body, "application/json"
     try:
-        length = int(header_length)
-        document = orjson.loads(body[:length])
-        offset = length
-        for tensor in [*document.get("inputs", []), *document.get("outputs", [])]:
-            parameters = tensor.get("parameters") or {}
-            size = parameters.pop("binary_data_size", None)
-            if size is None:
-                continue
-            dtype = np.dtype(to_np_dtype(tensor["datatype"]))
-            tensor["data"] = np.frombuffer(body, dtype, size // dtype.itemsize, offset).tolist()
-            offset += size
-        return orjson.dumps(document), "application/json"
-    except (ValueError, TypeError, KeyError, AttributeError):
+        return to_json(body, header_length), "application/json"
+    except V2Error:
         return body, "application/octet-stream"
 
 

@@ -18,10 +18,10 @@ import kserve
 import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
-from kserve.utils.numpy_codec import from_np_dtype
 
 from affectops.settings import Settings, load_settings
 from serving.core import Predictor
+from serving.v2 import from_np_dtype
 
 
 class FamilyModel(kserve.Model):

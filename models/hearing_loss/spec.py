@@ -13,6 +13,7 @@ from models.hearing_loss import (
     dataset,
     expectations,
     figures,
+    media,
     model,
     predict,
     requests,
@@ -81,6 +82,7 @@ SPEC = FamilySpec(
         schema=schema.serving_schema,
         example=schema.example_input,
         predict=predict.predict_request,
+        media=media.MEDIA,
     ),
     monitor=MonitorPart(
         config=Path(__file__).parent / "monitoring.yaml",

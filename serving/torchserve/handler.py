@@ -23,24 +23,9 @@ from ts.utils.util import PredictionException
 from affectops.settings import load_settings
 from serving.core import Predictor
 from serving.torchserve.package import SERVING_FILE
+from serving.v2 import V2Error, decode_tensors
 
 BAD_REQUEST = 400
-
-# v2 datatypes a numeric tensor may declare (Open Inference Protocol, "Tensor Data Types")
-V2_DTYPES = {
-    "BOOL": "bool",
-    "UINT8": "uint8",
-    "UINT16": "uint16",
-    "UINT32": "uint32",
-    "UINT64": "uint64",
-    "INT8": "int8",
-    "INT16": "int16",
-    "INT32": "int32",
-    "INT64": "int64",
-    "FP16": "float16",
-    "FP32": "float32",
-    "FP64": "float64",
-}
 
 
 class FamilyHandler(BaseHandler):
@@ -58,27 +43,15 @@ class FamilyHandler(BaseHandler):
 
     def preprocess(self, data: list[dict]) -> dict[str, np.ndarray]:
         """The envelope's v2 inputs -> named arrays of their declared datatypes."""
-        if not isinstance(data, list) or not data:
-            raise PredictionException("inputs: must be a non-empty list of v2 tensors", BAD_REQUEST)
+        try:
+            inputs = decode_tensors(data, b"", "inputs")
+        except V2Error as err:
+            raise PredictionException(str(err), BAD_REQUEST) from None
         tensors: dict[str, np.ndarray] = {}
-        for index, item in enumerate(data):
-            name = item.get("name") if isinstance(item, dict) else None
-            if not isinstance(name, str):
-                raise PredictionException(f"inputs[{index}].name: must be a string", BAD_REQUEST)
-            if name in tensors:
-                raise PredictionException(f"{name}: input given more than once", BAD_REQUEST)
-            datatype = item.get("datatype")
-            if datatype not in V2_DTYPES:
-                known = ", ".join(V2_DTYPES)
-                raise PredictionException(
-                    f"{name}: datatype must be one of {known}, got {datatype!r}", BAD_REQUEST
-                )
-            try:
-                tensors[name] = np.asarray(item.get("data"), dtype=V2_DTYPES[datatype])
-            except (TypeError, ValueError) as err:  # ragged lists, strings in a numeric tensor
-                raise PredictionException(
-                    f"{name}: cannot decode as {datatype}: {err}", BAD_REQUEST
-                ) from None
+        for tensor in inputs:
+            if tensor.name in tensors:
+                raise PredictionException(f"{tensor.name}: input given more than once", BAD_REQUEST)
+            tensors[tensor.name] = tensor.data
         return tensors
 
     def inference(self, data: dict[str, np.ndarray], *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:

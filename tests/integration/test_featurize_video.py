@@ -20,11 +20,12 @@ import torch
 
 from affectops.settings import load_settings
 from affectops.storage import upload_dir
-from components.featurize import build_cohort_from_videos, resolve_weights
+from components.featurize import build_cohort_from_videos
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinEncoder, load_encoder, save_encoder, tiny_config
 from models.hearing_loss.dataset import FeatureStore, read_manifest, read_meta
-from models.hearing_loss.featurize import VideoError, featurize_video, iter_frames
+from models.hearing_loss.media import VideoError, featurize_video, iter_frames
+from serving.core import resolve_weights
 
 pytestmark = pytest.mark.integration
 

