@@ -12,7 +12,7 @@ import typer
 
 from affectops.cli_monitoring import monitor_app
 from affectops.cli_serving import serve_app
-from affectops.settings import load_settings
+from core.settings import load_settings
 
 app = typer.Typer(
     help="affectops: train, version, deploy and watch facial-expression models.",
@@ -69,7 +69,7 @@ def data_synth(
     """Write a synthetic cohort in the family's exact data format (defaults: the paper's scale)."""
     from dataclasses import replace
 
-    from affectops.storage import is_s3, upload_dir
+    from core.storage import is_s3, upload_dir
 
     spec = _family(family)
     config = replace(spec.synth_config(), seed=seed)
@@ -137,8 +137,8 @@ def data_validate(
     ] = None,
 ) -> None:
     """Run the family's Great Expectations suites; exit 1 and list every failure if any."""
-    from affectops.storage import materialize
     from components.validate import validate_cohort
+    from core.storage import materialize
 
     _family(family)  # an unknown family is a usage error, before any download
     settings = load_settings()
@@ -160,7 +160,7 @@ def data_validate(
 @data.command("summary")
 def data_summary(cohort: Uri, family: Family = "hearing_loss") -> None:
     """Print subjects, segments, age groups, noise levels and folds of a cohort."""
-    from affectops.storage import materialize
+    from core.storage import materialize
 
     spec = _family(family)
     typer.echo(spec.format_summary(spec.summarize(materialize(cohort, load_settings()))))
@@ -173,8 +173,8 @@ def data_version(
     remote: Annotated[str | None, typer.Option(help="DVC remote (default: settings).")] = None,
 ) -> None:
     """Version a dataset with DVC (its content hash) and push it to the remote."""
-    from affectops.storage import materialize
     from components.data_version import version_dataset
+    from core.storage import materialize
 
     settings = load_settings()
     version = version_dataset(
@@ -260,8 +260,8 @@ def train(
     import os
     from contextlib import nullcontext
 
-    from affectops.storage import materialize
     from components.tracking import float_metrics, mlflow_run
+    from core.storage import materialize
     from models.common.tracking import LocalTracker
 
     spec = _family(family)
@@ -317,7 +317,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """The paper's metrics of a trained model on a held-out fold."""
-    from affectops.storage import materialize
+    from core.storage import materialize
 
     spec = _family(family)
     try:
@@ -341,7 +341,7 @@ def crossval(
     device: Device = "auto",
 ) -> None:
     """The paper's protocol: subject-independent k-fold CV over seeds; mean ± std per metric."""
-    from affectops.storage import materialize
+    from core.storage import materialize
     from models.common.tracking import LocalTracker
 
     spec = _family(family)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 
 monitor_app = typer.Typer(
     help="Monitoring: the inference-log sink, ground-truth labels, drift and fairness reports.",

@@ -10,7 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 
 _REF = re.compile(
     r"^(?:models:/)?(?P<name>[A-Za-z0-9_.-]+)(?:@(?P<alias>[A-Za-z0-9_.-]+)|/(?P<version>\d+))$"

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from affectops.settings import Settings, load_settings
-from affectops.storage import is_s3, materialize
+from core.settings import Settings, load_settings
+from core.storage import is_s3, materialize
 from models.common.face import FaceAligner, FaceConfig
 from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
 from models.hearing_loss.cohort import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group
@@ -116,7 +116,7 @@ def resolve_weights(weights: str, settings: Settings) -> Path:
     """A local checkpoint file for ``weights``: a local file, or a local/``s3://`` directory holding one.
 
     An ``s3://`` URI names the prefix the checkpoint was uploaded under (it is mirrored into the
-    cache by :func:`affectops.storage.materialize`, which addresses prefixes, not single objects).
+    cache by :func:`core.storage.materialize`, which addresses prefixes, not single objects).
     """
     if not is_s3(weights) and Path(weights).is_file():
         return Path(weights)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from affectops.settings import Settings, load_settings
 from components.gates import GateResult, run_gates
 from components.registry import CHAMPION, client, describe_version
+from core.settings import Settings, load_settings
 
 EVENT_PREFIX = "champion.event."
 

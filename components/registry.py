@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from affectops.storage import link_tree
+from core.storage import link_tree
 from models import get_family
 
 

@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from affectops.settings import Settings
-from affectops.storage import link_tree, materialize
+from core.settings import Settings
+from core.storage import link_tree, materialize
 
 MODEL_FILE = "model.pt"  # the model artifact's file inside the pipeline's Model directory
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one parameter value
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from affectops.settings import Settings
+from core.settings import Settings
 from monitoring.gates import Breach
 
 

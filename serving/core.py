@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from affectops.settings import Settings
+from core.settings import Settings
 from models import FamilySpec, get_family
 from models.common.schema import ServingSchema
 
@@ -81,7 +81,7 @@ def resolve(uri: str, settings: Settings) -> tuple[Path, str]:
         local, version = _from_registry(uri, settings)
         return model_file(local), version
     if uri.startswith("s3://"):
-        from affectops.storage import materialize
+        from core.storage import materialize
 
         local = materialize(uri, settings)
     else:

@@ -43,7 +43,7 @@ from kubernetes.client import (
     V1VolumeMount,
 )
 
-from affectops.settings import Settings
+from core.settings import Settings
 from models import get_family
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ ANNOTATION_RESOLVED = "affectops.io/model-uri"
 ANNOTATION_RUN = "affectops.io/run-id"
 _REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_STORAGE_SCHEMES = ("s3",)  # what both the platform image (affectops.storage) and KServe can read
+_STORAGE_SCHEMES = ("s3",)  # what both the platform image (core.storage) and KServe can read
 
 Runtime = Literal["kserve", "torchserve"]
 

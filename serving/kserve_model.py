@@ -20,7 +20,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from kserve.utils.numpy_codec import from_np_dtype
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from serving.core import Predictor
 
 

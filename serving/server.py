@@ -35,7 +35,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from kserve.protocol.rest.server import RESTServer
 from kserve.utils.numpy_codec import to_np_dtype
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from serving.core import max_body_bytes
 from serving.inference_log import HEADER_LENGTH, InferenceLogger, InferenceLogMiddleware, Source
 from serving.kserve_model import FamilyModel

@@ -41,8 +41,8 @@ import torch
 from kserve.errors import InferenceError, InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
-from affectops.settings import Settings, load_settings
 from components.featurize import MARLIN_SMALL, RANDOM_WEIGHTS_WARNING, resolve_weights
+from core.settings import Settings, load_settings
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinConfig, MarlinEncoder, load_encoder
 from models.hearing_loss.cohort import FEATURE_DIM, FPS

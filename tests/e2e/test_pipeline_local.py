@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from affectops.cli import app
-from affectops.settings import load_settings
 from components.registry import CHALLENGER, CHAMPION, list_versions
+from core.settings import load_settings
 from models.hearing_loss.synth import SynthConfig, synthesize
 
 pytestmark = [

@@ -50,7 +50,7 @@ def trained(data: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from affectops.settings import load_settings
+    from core.settings import load_settings
 
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from evidently.ui.workspace import Workspace
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models.common.fairness import fairness_report
 from models.hearing_loss.model import HearingLossConfig
 from monitoring.config import load_config

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from k8s_support import K8S, OVERLAYS, containers, ident, pod_spec, run_tool
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import FAMILIES
 from monitoring.report import workspace_dir
 from pipelines.cluster import S3_SECRET_KEYS, load_cluster
