@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from affectops import default_family
 from affectops.cli_monitoring import monitor_app
 from affectops.cli_serving import serve_app
 from core.settings import load_settings
@@ -37,7 +38,18 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(serve_app, name="serve")
 app.add_typer(monitor_app, name="monitor")
 
-Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
+
+Family = Annotated[
+    str,
+    typer.Option(
+        help="Model family (see `models.FAMILIES`).",
+        default_factory=default_family,
+        show_default="models.DEFAULT_FAMILY",
+    ),
+]
+Variant = Annotated[
+    str | None, typer.Option(help="Model variant (the family config's `variant`; default: the paper's).")
+]
 Name = Annotated[str, typer.Argument(help="Registered model name (= its family, see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]
 
@@ -59,7 +71,7 @@ def _family(name: str):
 @data.command("synth")
 def data_synth(
     out: Annotated[str, typer.Option(help="Output directory or s3:// URI.")],
-    family: Family = "hearing_loss",
+    family: Family,
     subjects: Annotated[int | None, typer.Option(help="Number of subjects (paper: 178).")] = None,
     session_minutes: Annotated[
         float | None, typer.Option(help="Mean session length in minutes (paper: ~51 of usable segments).")
@@ -99,7 +111,7 @@ def data_featurize(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Face videos -> a hearing-loss cohort: 5 fps, aligned 224x224 faces, per-frame MARLIN features."""
+    """Face videos -> a cohort of 5 fps, aligned 224x224 faces and per-frame MARLIN features."""
     from components.featurize import build_cohort_from_videos
 
     _log_progress()
@@ -113,12 +125,12 @@ def data_featurize(
 @data.command("split")
 def data_split(
     cohort: Annotated[Path, typer.Argument(help="Local cohort directory.")],
+    family: Family,
     folds: Annotated[int, typer.Option(help="Number of folds (paper §4.2: 5).")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the session shuffle.")] = 0,
     out: Annotated[
         Path | None, typer.Option(help="Write the split cohort to this new directory instead.")
     ] = None,
-    family: Family = "hearing_loss",
 ) -> None:
     """Assign sessions (and so subjects) to subject-independent folds; writes the family's folds file."""
     from components.split import split_cohort
@@ -130,7 +142,7 @@ def data_split(
 @data.command("validate")
 def data_validate(
     cohort: Uri,
-    family: Family = "hearing_loss",
+    family: Family,
     docs_dir: Annotated[Path | None, typer.Option(help="Where to write GE Data Docs.")] = None,
     report_path: Annotated[
         Path | None, typer.Option("--report", help="Also write the result as JSON here.")
@@ -158,7 +170,7 @@ def data_validate(
 
 
 @data.command("summary")
-def data_summary(cohort: Uri, family: Family = "hearing_loss") -> None:
+def data_summary(cohort: Uri, family: Family) -> None:
     """Print subjects, segments, age groups, noise levels and folds of a cohort."""
     from core.storage import materialize
 
@@ -242,8 +254,8 @@ def _log_progress() -> None:
 @app.command("train")
 def train(
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
-    family: Family = "hearing_loss",
-    variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
+    family: Family,
+    variant: Variant = None,
     overrides: Overrides = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initial weights and data order.")] = None,
     holdout_fold: Annotated[
@@ -308,7 +320,7 @@ def train(
 def evaluate(
     model: Annotated[Path, typer.Option(help="Model artifact written by `affectops train`.")],
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
-    family: Family = "hearing_loss",
+    family: Family,
     fold: Annotated[
         int | None, typer.Option(help="Fold to evaluate on; default: the model's held-out fold.")
     ] = None,
@@ -333,8 +345,8 @@ def evaluate(
 @app.command("crossval")
 def crossval(
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
-    family: Family = "hearing_loss",
-    variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
+    family: Family,
+    variant: Variant = None,
     overrides: Overrides = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (paper §4.2: five).")] = "0,1,2,3,4",
     out: Annotated[Path | None, typer.Option(help="Directory for runs, summary and predictions.")] = None,

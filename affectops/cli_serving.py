@@ -10,6 +10,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from affectops import default_family
 from core.settings import load_settings
 
 _REF = re.compile(
@@ -43,12 +44,12 @@ def _fail(message: str):
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
-    """``hearing_loss@champion`` -> (family, ``models:/hearing_loss@champion``)."""
-    from models import get_family
+    """``NAME@champion`` -> (family, ``models:/NAME@champion``)."""
+    from models import DEFAULT_FAMILY, get_family
 
     found = _REF.match(ref)
     if not found:
-        _fail(f"{ref!r} is not NAME@ALIAS or NAME/VERSION (e.g. hearing_loss@champion)")
+        _fail(f"{ref!r} is not NAME@ALIAS or NAME/VERSION (e.g. {DEFAULT_FAMILY}@champion)")
     name = found["name"]
     try:
         get_family(name)
@@ -81,11 +82,18 @@ def serve_start(
 
 @serve_app.command("transformer")
 def serve_transformer_cmd(
-    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the hearing-loss predictor (v2 REST).")],
+    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the predictor (v2 REST).")],
+    model_name: Annotated[
+        str,
+        typer.Option(
+            help="The predictor's model name.",
+            default_factory=default_family,
+            show_default="models.DEFAULT_FAMILY",
+        ),
+    ],
     encoder_weights: Annotated[
         str | None, typer.Option(help="MARLIN-Small checkpoint: a local path or s3:// URI.")
     ] = None,
-    model_name: Annotated[str, typer.Option(help="The predictor's model name.")] = "hearing_loss",
     http_port: Annotated[int, typer.Option(help="REST port.")] = 8080,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     allow_random_weights: Annotated[

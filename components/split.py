@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.storage import link_tree
-from models import get_family
+from models import DEFAULT_FAMILY, get_family
 
 
-def is_split(cohort: Path, family: str = "hearing_loss") -> bool:
+def is_split(cohort: Path, family: str = DEFAULT_FAMILY) -> bool:
     return (Path(cohort) / get_family(family).folds_file).exists()
 
 
 def split_cohort(
-    cohort: Path, n_folds: int = 5, seed: int = 0, out: Path | None = None, *, family: str = "hearing_loss"
+    cohort: Path, n_folds: int = 5, seed: int = 0, out: Path | None = None, *, family: str = DEFAULT_FAMILY
 ) -> Path:
     """Write the family's folds file into the cohort; returns its path.
 

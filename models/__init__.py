@@ -84,6 +84,7 @@ class FamilySpec:
     monitoring: Path | None = None
 
 
+DEFAULT_FAMILY = "hearing_loss"
 FAMILIES: dict[str, FamilySpec] = {
     "hearing_loss": FamilySpec(
         name="hearing_loss",
