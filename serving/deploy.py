@@ -43,6 +43,8 @@ from kubernetes.client import (
     V1VolumeMount,
 )
 
+from core import registry
+from core.registry import CHAMPION
 from core.settings import Settings
 from models import get_family
 
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from pipelines.cluster import ClusterConfig
 
 API_VERSION = "serving.kserve.io/v1beta1"
-CHAMPION = "champion"
 CONTAINER = "kserve-container"  # the name KServe gives the serving container
 HTTP_PORT = 8080  # kserve.ModelServer's default --http_port; the NetworkPolicies open it
 RUN_AS = 10001  # the platform image's user (docker/platform.Dockerfile)
@@ -61,7 +62,6 @@ LABEL_VERSION = "affectops.io/model-version"
 ANNOTATION_REF = "affectops.io/model-ref"
 ANNOTATION_RESOLVED = "affectops.io/model-uri"
 ANNOTATION_RUN = "affectops.io/run-id"
-_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _STORAGE_SCHEMES = ("s3",)  # what both the platform image (core.storage) and KServe can read
 
@@ -90,26 +90,26 @@ def resolve_model(ref: str, settings: Settings, *, artifacts_destination: str | 
     ``mlflow_artifacts``): a server that proxies artifacts hands out ``mlflow-artifacts:/`` URIs, which
     KServe cannot read, so they are mapped onto it.
     """
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    match = _REF.match(ref)
-    if not match:
-        raise ValueError(f"model ref {ref!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-    name = match["name"]
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    try:
+        parsed = registry.parse_ref(ref)
+    except ValueError as err:
+        raise ValueError(f"model ref {err}") from None
+    name = parsed.name
+    client = registry.client(settings)
     try:
         registered = client.get_registered_model(name)
     except MlflowException as err:
         raise ValueError(f"model ref {ref!r}: no registered model {name!r} ({err.message})") from None
     try:
-        if match["alias"]:
-            found = client.get_model_version_by_alias(name, match["alias"])
+        if parsed.alias:
+            found = client.get_model_version_by_alias(name, parsed.alias)
         else:
-            found = client.get_model_version(name, match["version"])
+            found = client.get_model_version(name, str(parsed.version))
         download_uri = client.get_model_version_download_uri(name, found.version)
     except MlflowException as err:
-        what = f"alias {match['alias']!r}" if match["alias"] else f"version {match['version']}"
+        what = f"alias {parsed.alias!r}" if parsed.alias else f"version {parsed.version}"
         raise ValueError(f"model ref {ref!r}: {name!r} has no {what} ({err.message})") from None
     champion = registered.aliases.get(CHAMPION)
     return ResolvedModel(
@@ -229,7 +229,7 @@ def build_inference_service(
             },
             annotations={
                 ANNOTATION_REF: resolved.ref,
-                ANNOTATION_RESOLVED: f"models:/{resolved.name}/{resolved.version}",
+                ANNOTATION_RESOLVED: registry.version_uri(resolved.name, resolved.version),
                 ANNOTATION_RUN: resolved.run_id,
             },
         ),
