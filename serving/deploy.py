@@ -3,15 +3,17 @@
 KServe cannot resolve MLflow aliases, so this is the glue: ``models:/NAME@ALIAS`` (or ``/VERSION``)
 -> version, run and the artifact's storage URI -> a ``V1beta1InferenceService`` built with the kserve
 SDK types, written as YAML or applied. Scheduling, image and resources come from the cluster profile
-(``pipelines/configs/cluster.yaml``), passed in by the caller so serving never imports pipelines.
+(``pipelines/configs/cluster.yaml``), passed in by the caller as a ``ServingCluster`` (what this step
+reads of it), so serving never imports pipelines.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 import yaml
@@ -48,9 +50,6 @@ from core.registry import CHAMPION
 from core.settings import Settings
 from models import get_family
 
-if TYPE_CHECKING:
-    from pipelines.cluster import ClusterConfig
-
 API_VERSION = "serving.kserve.io/v1beta1"
 CONTAINER = "kserve-container"  # the name KServe gives the serving container
 HTTP_PORT = 8080  # kserve.ModelServer's default --http_port; the NetworkPolicies open it
@@ -66,6 +65,51 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _STORAGE_SCHEMES = ("s3",)  # what both the platform image (core.storage) and KServe can read
 
 Runtime = Literal["kserve", "torchserve"]
+
+
+class Resources(Protocol):
+    @property
+    def requests(self) -> Mapping[str, str]: ...
+
+    @property
+    def limits(self) -> Mapping[str, str]: ...
+
+
+class ServingCluster(Protocol):
+    """What the deploy step reads of a cluster profile: ``pipelines.cluster.ClusterConfig`` has it all.
+
+    The caller loads the profile and passes it in, so serving imports nothing from pipelines.
+    """
+
+    @property
+    def image(self) -> str: ...
+
+    @property
+    def cpu(self) -> Resources: ...
+
+    @property
+    def gpu(self) -> Resources: ...
+
+    @property
+    def gpu_node_selector(self) -> Mapping[str, str]: ...
+
+    @property
+    def gpu_tolerations(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def priority_class(self) -> str: ...
+
+    @property
+    def s3_secret(self) -> str: ...
+
+    @property
+    def serving_namespace(self) -> str: ...
+
+    @property
+    def predictor_service_account(self) -> str: ...
+
+    @property
+    def serving_runtimes(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -139,7 +183,7 @@ def build_inference_service(
     resolved: ResolvedModel,
     *,
     family: str,
-    cluster: ClusterConfig,
+    cluster: ServingCluster,
     runtime: Runtime = "kserve",
     name: str | None = None,
     namespace: str | None = None,
@@ -266,7 +310,7 @@ def _platform_container(
     family: str,
     name: str,
     uri: str,
-    cluster: ClusterConfig,
+    cluster: ServingCluster,
     requirements: V1ResourceRequirements,
     settings: Settings | None,
 ) -> V1Container:
@@ -299,7 +343,7 @@ def _platform_container(
 def _video_transformer(
     name: str,
     weights: str,
-    cluster: ClusterConfig,
+    cluster: ServingCluster,
     settings: Settings | None,
     predictor: V1beta1PredictorSpec,
 ) -> V1beta1TransformerSpec:
@@ -326,7 +370,7 @@ def _video_transformer(
     )
 
 
-def _requirements(cluster: ClusterConfig) -> V1ResourceRequirements:
+def _requirements(cluster: ServingCluster) -> V1ResourceRequirements:
     # face alignment and the MARLIN encoder run on CPU in the transformer: the CPU pool's requests
     return V1ResourceRequirements(requests=dict(cluster.cpu.requests), limits=dict(cluster.cpu.limits))
 
