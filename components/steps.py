@@ -204,8 +204,8 @@ def evaluate_model(
     ``reference_path``, the held-out predictions as monitoring reference data (parquet; no rows for
     a family that is not monitored, so the artifact exists either way).
     """
+    from components.reference import monitored, reference_frame
     from models import get_family
-    from monitoring.reference import monitored, reference_frame
 
     spec = get_family(family)
     scores = spec.evaluate(spec.load_model(Path(model_file)), Path(data), holdout_fold)
@@ -238,8 +238,8 @@ def register_model(
     tags are left out. Its version.
     """
     from components.registry import log_and_register
+    from core.registry import REFERENCE_ARTIFACT
     from models import get_family
-    from monitoring.reference import REFERENCE_ARTIFACT
 
     report = json.loads(Path(report_path).read_text())
     logged = {name: Path(path) for name, path in (artifacts or {}).items() if Path(path).exists()}

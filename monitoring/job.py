@@ -40,11 +40,10 @@ def report_window(
     Raises ValueError when there is no champion, no logged inference of the version in the window,
     or no reference data.
     """
-    from components.promotion import champion_version
+    from core.registry import champion_version, load_reference
     from monitoring import alerts, gates
     from monitoring.config import load_config
     from monitoring.labels import read_labels
-    from monitoring.reference import load_reference
     from monitoring.report import run_report
     from monitoring.store import InferenceStore
 

@@ -81,8 +81,9 @@ def test_register_serve_and_promote_through_the_family_gate(settings, trained, d
     import mlflow
 
     from components.promotion import promote
+    from components.reference import reference_frame
     from components.registry import CHALLENGER, CHAMPION, log_and_register
-    from monitoring.reference import REFERENCE_ARTIFACT, reference_frame
+    from core.registry import REFERENCE_ARTIFACT
 
     path, report = trained(TINY)
     assert report["f1"] >= SPEC.gates["quality"]["f1"]  # the tiny model learns (as in the unit tests)
