@@ -129,7 +129,8 @@ def monitor_report(
     version against its reference data, as the family's monitoring config says; breaches of its
     thresholds become alerts. Every model is reported even when an earlier one fails; the exit code is
     2 if a report could not be made, else 1 if a threshold was breached."""
-    from monitoring.job import report_window, retrain
+    from monitoring.job import report_window
+    from pipelines.retrain import retrain
 
     if len(model) > 1 and (version is not None or out is not None or retrain_dataset is not None):
         _fail("--version, --out and --retrain-dataset apply to one model; give a single --model with them")

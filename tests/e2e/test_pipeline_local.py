@@ -80,7 +80,8 @@ def test_a_monitoring_breach_starts_the_pipeline_with_the_window_in_its_lineage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from monitoring.gates import Breach
-    from monitoring.job import MonitoringResult, retrain
+    from monitoring.job import MonitoringResult
+    from pipelines.retrain import retrain
 
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
