@@ -2,8 +2,10 @@
 
 ``monitoring/configs/monitoring.yaml`` holds how drift and fairness are estimated (sample sizes,
 permutations, bootstrap), the same for every family. A family's ``FamilySpec.monitoring`` file says
-what is monitored and gated for its model: its age groups (none: no per-group scopes), the input
-summary compared as features, the labels and sensitive features fairness joins, and its thresholds.
+what is monitored and gated for its model: which record columns are its age, age estimate (the age
+probe), prediction and score, the scalar columns drift compares, its age groups (none: no per-group
+scopes), the input summary compared as features, the labels and sensitive features fairness joins,
+and its thresholds.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import yaml
 
 DEFAULTS = Path(__file__).parent / "configs" / "monitoring.yaml"
-SECTIONS = ("age_groups", "drift", "fairness", "thresholds")
+SECTIONS = ("age_groups", "columns", "drift", "fairness", "thresholds")
 
 
 def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,3 +62,4 @@ def load_config(family: str | None = None, path: Path | None = None) -> dict[str
         if not isinstance(config.get(key), Mapping):
             raise ValueError(f"{source}: missing section {key!r}")
     return config
+

@@ -114,7 +114,9 @@ def test_fairness_equals_fairness_report_on_the_joined_table(reference, config) 
     report = build_report(window, reference, labels, config=config)
 
     ok = window[window["status"] == "ok"]
-    joined = with_age_group(ok.merge(labels, on="subject_pseudonym"), config["age_groups"])
+    joined = with_age_group(
+        ok.merge(labels, on="subject_pseudonym"), config["age_groups"], config["columns"]["age"]
+    )
     expected = fairness_report(
         joined["hearing_loss"],
         joined["label"],
