@@ -59,12 +59,13 @@ def report_window(
             f"no logged inferences of {model} version {version} in the window under {store_root}"
         )
     config = config or load_config(model)  # the registered model's name is its family's
+    truth = config["fairness"]["label_column"]  # None: the family gets no ground truth back
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     report = run_report(
         model,
         current,
         load_reference(model, version, settings),
-        read_labels(store_root),
+        read_labels(store_root, truth) if truth else None,
         config=config,
         home=settings.home,
         out_dir=out_dir or settings.reports_dir / "monitoring" / model / stamp,
