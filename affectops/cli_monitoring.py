@@ -115,9 +115,12 @@ def labels_add(
 @monitor_app.command("report")
 def monitor_report(
     model: Annotated[
-        list[str],
-        typer.Option(help="Registered model (= family) to report on; repeat it to report on several."),
-    ],
+        list[str] | None,
+        typer.Option(
+            help="Registered model (= family) to report on; repeat it to report on several "
+            "(default: every family with a monitoring config)."
+        ),
+    ] = None,
     version: Annotated[
         int | None,
         typer.Option(help="Model version (default: the champion), its reference data. One --model only."),
@@ -143,9 +146,11 @@ def monitor_report(
     version against its reference data, as the family's monitoring config says; breaches of its
     thresholds become alerts. Every model is reported even when an earlier one fails; the exit code is
     2 if a report could not be made, else 1 if a threshold was breached."""
+    from monitoring.config import monitored_families
     from monitoring.job import report_window
     from pipelines.retrain import retrain
 
+    model = model or monitored_families()
     if len(model) > 1 and (version is not None or out is not None or retrain_dataset is not None):
         _fail("--version, --out and --retrain-dataset apply to one model; give a single --model with them")
     since, until = parse_window(window, start, end)

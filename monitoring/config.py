@@ -63,3 +63,9 @@ def load_config(family: str | None = None, path: Path | None = None) -> dict[str
             raise ValueError(f"{source}: missing section {key!r}")
     return config
 
+
+def monitored_families() -> list[str]:
+    """Every family with a monitoring config (``FamilySpec.monitoring``), in registry order."""
+    from models import FAMILIES
+
+    return [name for name, spec in FAMILIES.items() if spec.monitoring is not None]
