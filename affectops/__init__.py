@@ -3,3 +3,11 @@
 from importlib.metadata import version
 
 __version__ = version("affectops")
+
+
+def default_family() -> str:
+    """The headline family (``models.DEFAULT_FAMILY``): the CLI's default, imported only when a command
+    needs it (models takes seconds to import)."""
+    from models import DEFAULT_FAMILY
+
+    return DEFAULT_FAMILY

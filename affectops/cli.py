@@ -10,9 +10,10 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from affectops import default_family
 from affectops.cli_monitoring import monitor_app
 from affectops.cli_serving import serve_app
-from affectops.settings import load_settings
+from core.settings import load_settings
 
 app = typer.Typer(
     help="affectops: train, version, deploy and watch facial-expression models.",
@@ -37,7 +38,18 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(serve_app, name="serve")
 app.add_typer(monitor_app, name="monitor")
 
-Family = Annotated[str, typer.Option(help="Model family (see `models.FAMILIES`).")]
+
+Family = Annotated[
+    str,
+    typer.Option(
+        help="Model family (see `models.FAMILIES`).",
+        default_factory=default_family,
+        show_default="models.DEFAULT_FAMILY",
+    ),
+]
+Variant = Annotated[
+    str | None, typer.Option(help="Model variant (the family config's `variant`; default: the paper's).")
+]
 Name = Annotated[str, typer.Argument(help="Registered model name (= its family, see `models.FAMILIES`).")]
 Uri = Annotated[str, typer.Argument(help="Cohort directory or s3://bucket/prefix URI.")]
 
@@ -59,7 +71,7 @@ def _family(name: str):
 @data.command("synth")
 def data_synth(
     out: Annotated[str, typer.Option(help="Output directory or s3:// URI.")],
-    family: Family = "hearing_loss",
+    family: Family,
     subjects: Annotated[int | None, typer.Option(help="Number of subjects (paper: 178).")] = None,
     session_minutes: Annotated[
         float | None, typer.Option(help="Mean session length in minutes (paper: ~51 of usable segments).")
@@ -69,7 +81,7 @@ def data_synth(
     """Write a synthetic cohort in the family's exact data format (defaults: the paper's scale)."""
     from dataclasses import replace
 
-    from affectops.storage import is_s3, upload_dir
+    from core.storage import is_s3, upload_dir
 
     spec = _family(family)
     config = replace(spec.data.synth_config(), seed=seed)
@@ -99,7 +111,7 @@ def data_featurize(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Face videos -> a hearing-loss cohort: 5 fps, aligned 224x224 faces, per-frame MARLIN features."""
+    """Face videos -> a cohort of 5 fps, aligned 224x224 faces and per-frame MARLIN features."""
     from components.featurize import build_cohort_from_videos
 
     _log_progress()
@@ -113,12 +125,12 @@ def data_featurize(
 @data.command("split")
 def data_split(
     cohort: Annotated[Path, typer.Argument(help="Local cohort directory.")],
+    family: Family,
     folds: Annotated[int, typer.Option(help="Number of folds (paper §4.2: 5).")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the session shuffle.")] = 0,
     out: Annotated[
         Path | None, typer.Option(help="Write the split cohort to this new directory instead.")
     ] = None,
-    family: Family = "hearing_loss",
 ) -> None:
     """Assign sessions (and so subjects) to subject-independent folds; writes the family's folds file."""
     from components.split import split_cohort
@@ -130,15 +142,15 @@ def data_split(
 @data.command("validate")
 def data_validate(
     cohort: Uri,
-    family: Family = "hearing_loss",
+    family: Family,
     docs_dir: Annotated[Path | None, typer.Option(help="Where to write GE Data Docs.")] = None,
     report_path: Annotated[
         Path | None, typer.Option("--report", help="Also write the result as JSON here.")
     ] = None,
 ) -> None:
     """Run the family's Great Expectations suites; exit 1 and list every failure if any."""
-    from affectops.storage import materialize
     from components.validate import validate_cohort
+    from core.storage import materialize
 
     _family(family)  # an unknown family is a usage error, before any download
     settings = load_settings()
@@ -158,9 +170,9 @@ def data_validate(
 
 
 @data.command("summary")
-def data_summary(cohort: Uri, family: Family = "hearing_loss") -> None:
+def data_summary(cohort: Uri, family: Family) -> None:
     """Print subjects, segments, age groups, noise levels and folds of a cohort."""
-    from affectops.storage import materialize
+    from core.storage import materialize
 
     spec = _family(family)
     typer.echo(spec.data.format_summary(spec.data.summarize(materialize(cohort, load_settings()))))
@@ -173,8 +185,8 @@ def data_version(
     remote: Annotated[str | None, typer.Option(help="DVC remote (default: settings).")] = None,
 ) -> None:
     """Version a dataset with DVC (its content hash) and push it to the remote."""
-    from affectops.storage import materialize
     from components.data_version import version_dataset
+    from core.storage import materialize
 
     settings = load_settings()
     version = version_dataset(
@@ -242,8 +254,8 @@ def _log_progress() -> None:
 @app.command("train")
 def train(
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
-    family: Family = "hearing_loss",
-    variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
+    family: Family,
+    variant: Variant = None,
     overrides: Overrides = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initial weights and data order.")] = None,
     holdout: Annotated[
@@ -265,8 +277,8 @@ def train(
     import os
     from contextlib import nullcontext
 
-    from affectops.storage import materialize
     from components.tracking import float_metrics, mlflow_run
+    from core.storage import materialize
     from models.common.tracking import LocalTracker
 
     spec = _family(family)
@@ -315,7 +327,7 @@ def train(
 def evaluate(
     model: Annotated[Path, typer.Option(help="Model artifact written by `affectops train`.")],
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
-    family: Family = "hearing_loss",
+    family: Family,
     fold: Annotated[
         str | None,
         typer.Option(help="Fold (or fixed partition) to evaluate on; default: the one the model held out."),
@@ -325,7 +337,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """The paper's metrics of a trained model on a held-out fold."""
-    from affectops.storage import materialize
+    from core.storage import materialize
 
     spec = _family(family)
     try:
@@ -344,15 +356,15 @@ def evaluate(
 @app.command("crossval")
 def crossval(
     data_uri: Annotated[str, typer.Option("--data", help="Split dataset directory or s3:// URI.")],
-    family: Family = "hearing_loss",
-    variant: Annotated[str | None, typer.Option(help="Model variant (hearing_loss: paper Table 2).")] = None,
+    family: Family,
+    variant: Variant = None,
     overrides: Overrides = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (paper §4.2: five).")] = "0,1,2,3,4",
     out: Annotated[Path | None, typer.Option(help="Directory for runs, summary and predictions.")] = None,
     device: Device = "auto",
 ) -> None:
     """The paper's protocol: subject-independent k-fold CV over seeds; mean ± std per metric."""
-    from affectops.storage import materialize
+    from core.storage import materialize
     from models.common.tracking import LocalTracker
 
     spec = _family(family)

@@ -11,15 +11,14 @@ from typing import Annotated
 
 import typer
 
-from affectops.settings import load_settings
+from affectops import default_family
+from core.settings import load_settings
 
 monitor_app = typer.Typer(
     help="Monitoring: the inference-log sink, ground-truth labels, drift and fairness reports.",
     no_args_is_help=True,
 )
-labels_app = typer.Typer(
-    help="Ground truth that arrives late (a screening result per subject).", no_args_is_help=True
-)
+labels_app = typer.Typer(help="Ground truth that arrives late (a label per subject).", no_args_is_help=True)
 monitor_app.add_typer(labels_app, name="labels")
 
 Store = Annotated[
@@ -84,15 +83,30 @@ def monitor_sink(
 @labels_app.command("add")
 def labels_add(
     file: Annotated[
-        Path, typer.Argument(help="CSV or parquet: subject_pseudonym, hearing_loss (0/1), screened_at.")
+        Path,
+        typer.Argument(
+            help="CSV or parquet: subject_pseudonym, the model's label column (0/1), screened_at (optional)."
+        ),
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Registered model (= family) of the labels: its monitoring config names the label column.",
+            default_factory=default_family,
+            show_default="models.DEFAULT_FAMILY",
+        ),
     ],
     store: Store = None,
 ) -> None:
     """Store ground-truth labels; reports join them to logged inferences by subject pseudonym."""
+    from monitoring.config import load_config
     from monitoring.labels import add_labels
 
     try:
-        added = add_labels(file, _root(store))
+        label = load_config(model)["fairness"]["label_column"]
+        if label is None:
+            _fail(f"{model}: its monitoring config has no fairness.label_column; it takes no labels")
+        added = add_labels(file, _root(store), label)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     typer.echo(f"stored {added} labels")
@@ -101,9 +115,12 @@ def labels_add(
 @monitor_app.command("report")
 def monitor_report(
     model: Annotated[
-        list[str],
-        typer.Option(help="Registered model (= family) to report on; repeat it to report on several."),
-    ],
+        list[str] | None,
+        typer.Option(
+            help="Registered model (= family) to report on; repeat it to report on several "
+            "(default: every family with a monitoring config)."
+        ),
+    ] = None,
     version: Annotated[
         int | None,
         typer.Option(help="Model version (default: the champion), its reference data. One --model only."),
@@ -129,8 +146,11 @@ def monitor_report(
     version against its reference data, as the family's monitoring config says; breaches of its
     thresholds become alerts. Every model is reported even when an earlier one fails; the exit code is
     2 if a report could not be made, else 1 if a threshold was breached."""
-    from monitoring.job import report_window, retrain
+    from monitoring.config import monitored_families
+    from monitoring.job import report_window
+    from pipelines.retrain import retrain
 
+    model = model or monitored_families()
     if len(model) > 1 and (version is not None or out is not None or retrain_dataset is not None):
         _fail("--version, --out and --retrain-dataset apply to one model; give a single --model with them")
     since, until = parse_window(window, start, end)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -10,11 +9,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from affectops.settings import load_settings
-
-_REF = re.compile(
-    r"^(?:models:/)?(?P<name>[A-Za-z0-9_.-]+)(?:@(?P<alias>[A-Za-z0-9_.-]+)|/(?P<version>\d+))$"
-)
+from core.settings import load_settings
 
 
 class _StartByDefault(TyperGroup):
@@ -43,19 +38,19 @@ def _fail(message: str):
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
-    """``hearing_loss@champion`` -> (family, ``models:/hearing_loss@champion``)."""
-    from models import get_family
+    """``NAME@champion`` (or ``models:/NAME@champion``) -> (family, ``models:/NAME@champion``)."""
+    from core.registry import parse_ref as parse_registry_ref
+    from models import DEFAULT_FAMILY, get_family
 
-    found = _REF.match(ref)
-    if not found:
-        _fail(f"{ref!r} is not NAME@ALIAS or NAME/VERSION (e.g. hearing_loss@champion)")
-    name = found["name"]
     try:
-        get_family(name)
+        found = parse_registry_ref(ref if ref.startswith("models:/") else f"models:/{ref}")
+    except ValueError:
+        _fail(f"{ref!r} is not NAME@ALIAS or NAME/VERSION (e.g. {DEFAULT_FAMILY}@champion)")
+    try:
+        get_family(found.name)
     except ValueError as err:
         _fail(f"{ref}: {err}")
-    suffix = f"@{found['alias']}" if found["alias"] else f"/{found['version']}"
-    return name, f"models:/{name}{suffix}"
+    return found.name, str(found)
 
 
 @serve_app.command("start")
@@ -81,7 +76,7 @@ def serve_start(
 
 @serve_app.command("transformer")
 def serve_transformer_cmd(
-    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the family's predictor (v2 REST).")],
+    predictor_host: Annotated[str, typer.Option(help="HOST:PORT of the predictor (v2 REST).")],
     encoder_weights: Annotated[
         str | None,
         typer.Option(

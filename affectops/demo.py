@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from affectops.demo_traffic import serve_and_monitor
-from affectops.settings import Settings
+from core.settings import Settings
 
 T = TypeVar("T")
 FAMILY = "hearing_loss"

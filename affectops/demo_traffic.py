@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from affectops.local_services import free_port, running, send, wait_stored
-from affectops.settings import Settings
+from core.settings import Settings
 
 FAMILY = "hearing_loss"
 YOUNG_SHARE_DRIFTED = 0.85

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from affectops.settings import load_settings
 from benchmarks.results import write_section
 from components.split import split_cohort
+from core.settings import load_settings
 from models.common.tracking import NullTracker
 from models.expression.crossval import cross_validate
 from models.expression.ensemble import vote

@@ -33,9 +33,9 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import LeaveOneOut, cross_val_predict
 from torch.utils.flop_counter import FlopCounterMode
 
-from affectops.settings import load_settings
 from benchmarks.results import write_section
 from components.split import split_cohort
+from core.settings import load_settings
 from models.common.config import apply_overrides
 from models.common.tracking import LocalTracker
 from models.hearing_loss import figures

@@ -46,7 +46,8 @@ def _preset_table(frame: pd.DataFrame) -> pd.DataFrame:
     from monitoring.config import load_config
     from monitoring.drift import with_age_group
 
-    table = with_age_group(frame, load_config("hearing_loss")["age_groups"])
+    config = load_config("hearing_loss")
+    table = with_age_group(frame, config["age_groups"], config["columns"]["age"])
     return table.assign(hour=pd.to_datetime(table["timestamp"]).dt.hour.astype(str))[PRESET_COLUMNS]
 
 

@@ -33,8 +33,8 @@ def _home(root: Path, name: str) -> None:
 
 def direct(cohort: Path, work: Path) -> dict[str, float]:
     """Every step of pipelines/training.py, in order, in this process; seconds per step."""
-    from affectops.settings import load_settings
     from components import steps
+    from core.settings import load_settings
 
     settings = load_settings()
     times: dict[str, float] = {}
@@ -85,7 +85,7 @@ def direct(cohort: Path, work: Path) -> dict[str, float]:
 
 
 def through_kfp_local(cohort: Path) -> float:
-    from affectops.settings import load_settings
+    from core.settings import load_settings
     from pipelines.runner import run_local
     from pipelines.training import training_pipeline
 

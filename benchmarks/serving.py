@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from affectops.settings import load_settings
 from benchmarks.results import write_section
+from core.settings import load_settings
 from models import get_family
 from models.hearing_loss.checkpoint import TrainedModel, load, save
 from models.hearing_loss.data import AgeScaler

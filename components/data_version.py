@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from affectops.storage import link_tree
+from core.storage import link_tree
 
 _REMOTE_NAME = "affectops"
 _VERSION_RE = re.compile(r"^([0-9a-f]{32})(?:\.dir)?$")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from models.common.face import FaceAligner, FaceConfig
 from models.common.marlin import MarlinConfig
 from models.hearing_loss.dataset import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group

@@ -18,8 +18,8 @@ def version_data(dataset_uri: str, dataset_version: str, dataset: Output[Dataset
     """Fetch ``dataset_version`` from DVC, or version ``dataset_uri`` as it is; the version."""
     from pathlib import Path
 
-    from affectops.settings import load_settings
     from components import steps
+    from core.settings import load_settings
 
     version = steps.resolve_dataset(
         dataset_uri, dataset_version, Path(dataset.path), settings=load_settings()
@@ -70,8 +70,8 @@ def train_model(
     (JSON, may be empty) says what started the run, e.g. a monitoring breach and its logged window."""
     from pathlib import Path
 
-    from affectops.settings import load_settings
     from components import steps
+    from core.settings import load_settings
 
     config = steps.build_config(family, variant=variant, overrides=overrides, seed=seed, epochs=epochs)
     tags = {"dataset_version": dataset_version, "lineage": lineage}
@@ -130,8 +130,8 @@ def register_model(
     register it as ``challenger``."""
     from pathlib import Path
 
-    from affectops.settings import load_settings
     from components import steps
+    from core.settings import load_settings
 
     tags = {
         "dataset_version": dataset_version,
@@ -152,8 +152,8 @@ def register_model(
 
 def promote_model(family: str, version: int, gate_thresholds: str) -> str:
     """Gate the version; on a pass it becomes ``champion``. The gate's verdict, also tagged in MLflow."""
-    from affectops.settings import load_settings
     from components import steps
+    from core.settings import load_settings
 
     result = steps.promote_model(family, version, gate_thresholds, settings=load_settings())
     verdicts = "; ".join(f"{name} {gate.describe()}" for name, gate in result.gates.items())

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from affectops.settings import Settings, load_settings
 from components.gates import GateResult, run_gates
-from components.registry import CHAMPION, client, describe_version
+from components.registry import describe_version
+from core.registry import CHAMPION, champion_version, client, registered_model
+from core.settings import Settings, load_settings
 
 EVENT_PREFIX = "champion.event."
 
@@ -58,23 +59,9 @@ def current_user() -> str:
     return os.environ.get("AFFECTOPS_USER") or getpass.getuser()
 
 
-def _registered(family: str, settings: Settings):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client(settings).get_registered_model(family)
-    except MlflowException as err:
-        raise ValueError(f"no registered model {family!r}: {err.message}") from None
-
-
-def champion_version(family: str, *, settings: Settings | None = None) -> int | None:
-    aliases = _registered(family, settings or load_settings()).aliases
-    return int(aliases[CHAMPION]) if CHAMPION in aliases else None
-
-
 def history(family: str, *, settings: Settings | None = None) -> list[ChampionEvent]:
     """Every move of ``champion``, oldest first."""
-    tags = _registered(family, settings or load_settings()).tags
+    tags = registered_model(family, settings=settings).tags
     events = [
         ChampionEvent(sequence=int(key[len(EVENT_PREFIX) :]), **json.loads(value))
         for key, value in tags.items()

@@ -1,6 +1,7 @@
 """The MLflow model registry: log a family's model with its evaluation and register it as ``challenger``.
 
-Gating and moving ``champion`` live in ``components/promotion.py``.
+Gating and moving ``champion`` live in ``components/promotion.py``; the registry client, ``models:/``
+references and the champion alias in ``core/registry.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectops.settings import Settings, load_settings
+from core.registry import CHAMPION as CHAMPION  # both aliases are named here, for the registration step
+from core.registry import client, version_uri
+from core.settings import Settings, load_settings
 
 CHALLENGER = "challenger"
-CHAMPION = "champion"
 MODEL_NAME = "model"  # the logged model's name inside its run
 TAG_GIT_COMMIT = "git_commit"
 TAG_FAMILY = "family"
@@ -45,12 +47,6 @@ def git_commit(cwd: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return done.stdout.strip() or "unknown"
-
-
-def client(settings: Settings):
-    import mlflow
-
-    return mlflow.MlflowClient(settings.mlflow_tracking_uri)
 
 
 def _pip_requirements() -> list[str]:
@@ -128,7 +124,7 @@ def describe_version(family: str, version: int, *, settings: Settings | None = N
         name=family,
         version=int(found.version),
         run_id=found.run_id,
-        model_uri=f"models:/{family}/{found.version}",
+        model_uri=version_uri(family, found.version),
         aliases=tuple(sorted(alias for alias, v in aliases.items() if str(v) == str(found.version))),
         tags=dict(found.tags),
     )
@@ -153,7 +149,7 @@ def list_versions(family: str, *, settings: Settings | None = None) -> list[Mode
                 name=family,
                 version=int(v.version),
                 run_id=v.run_id,
-                model_uri=f"models:/{family}/{v.version}",
+                model_uri=version_uri(family, v.version),
                 aliases=tuple(sorted(by_version.get(str(v.version), []))),
                 tags=dict(v.tags),
             )

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from affectops.storage import link_tree
-from models import get_family
+from core.storage import link_tree
+from models import DEFAULT_FAMILY, get_family
 from models.contract import KFolds
 
 
-def is_split(cohort: Path, family: str = "hearing_loss") -> bool:
+def is_split(cohort: Path, family: str = DEFAULT_FAMILY) -> bool:
     """Whether ``cohort`` has its evaluation partitions: its folds file, or always for fixed partitions."""
     partitions = get_family(family).data.partitions
     return not isinstance(partitions, KFolds) or (Path(cohort) / partitions.file).exists()
 
 
 def split_cohort(
-    cohort: Path, n_folds: int = 5, seed: int = 0, out: Path | None = None, *, family: str = "hearing_loss"
+    cohort: Path, n_folds: int = 5, seed: int = 0, out: Path | None = None, *, family: str = DEFAULT_FAMILY
 ) -> Path:
     """Write the family's folds file into the cohort; returns its path.
 

@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from affectops.settings import Settings
-from affectops.storage import link_tree, materialize
+from core.settings import Settings
+from core.storage import link_tree, materialize
 
 MODEL_FILE = "model.pt"  # the model artifact's file inside the pipeline's Model directory
 
@@ -210,8 +210,8 @@ def evaluate_model(
     ``reference_path``, the held-out predictions as monitoring reference data (parquet; no rows for
     a family that is not monitored, so the artifact exists either way).
     """
+    from components.reference import monitored, reference_frame
     from models import get_family
-    from monitoring.reference import monitored, reference_frame
 
     spec = get_family(family)
     held_out = spec.data.partitions.holdout(holdout)
@@ -245,8 +245,8 @@ def register_model(
     tags are left out. Its version.
     """
     from components.registry import log_and_register
+    from core.registry import REFERENCE_ARTIFACT
     from models import get_family
-    from monitoring.reference import REFERENCE_ARTIFACT
 
     report = json.loads(Path(report_path).read_text())
     logged = {name: Path(path) for name, path in (artifacts or {}).items() if Path(path).exists()}

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from affectops.settings import Settings, load_settings
+from core import registry
+from core.settings import Settings, load_settings
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one parameter value
 
@@ -69,7 +70,7 @@ class MlflowTracker:
         else:
             tracking_uri = (settings or load_settings()).mlflow_tracking_uri
         self.run_id = run_id
-        self.client = mlflow.MlflowClient(tracking_uri)
+        self.client = registry.client(tracking_uri=tracking_uri)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -136,7 +137,7 @@ def set_experiment(settings: Settings, experiment: str) -> str:
     if embedded:
         settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
+    client = registry.client(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         location = (settings.home / "mlartifacts" / experiment).as_uri() if embedded else None

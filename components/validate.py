@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from models import get_family
+from models import DEFAULT_FAMILY, get_family
 
 _DOCS_SITE = "affectops"
 NOT_RUN = "NotRun"  # Failure.expectation of checks skipped because their columns are absent
@@ -213,7 +213,7 @@ def _not_run(table: str, specs: list[dict], present: list[str]) -> Failure:
     )
 
 
-def validate_cohort(cohort: Path, *, docs_dir: Path | None, family: str = "hearing_loss") -> ValidationReport:
+def validate_cohort(cohort: Path, *, docs_dir: Path | None, family: str = DEFAULT_FAMILY) -> ValidationReport:
     """Validate a cohort directory with the family's expectations; Data Docs go to ``docs_dir``.
 
     ``docs_dir=None`` skips the Data Docs build (about a third of a run on a tiny cohort).

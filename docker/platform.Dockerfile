@@ -15,6 +15,7 @@ RUN python -m venv /opt/venv \
 WORKDIR /src
 COPY constraints.txt pyproject.toml README.md ./
 COPY affectops/ affectops/
+COPY core/ core/
 COPY models/ models/
 COPY components/ components/
 COPY pipelines/ pipelines/

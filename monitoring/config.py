@@ -1,9 +1,11 @@
 """The monitoring config of a model family: the platform's defaults with the family's own file over them.
 
 ``monitoring/configs/monitoring.yaml`` holds how drift and fairness are estimated (sample sizes,
-permutations, bootstrap), the same for every family. A family's ``FamilySpec.monitoring`` file says
-what is monitored and gated for its model: its age groups (none: no per-group scopes), the input
-summary compared as features, the labels and sensitive features fairness joins, and its thresholds.
+permutations, bootstrap), the same for every family. A family's monitoring.yaml (its spec's ``monitor.config``) says
+what is monitored and gated for its model: which record columns are its age, age estimate (the age
+probe), prediction and score, the scalar columns drift compares, its age groups (none: no per-group
+scopes), the input summary compared as features, the labels and sensitive features fairness joins,
+and its thresholds.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import yaml
 
 DEFAULTS = Path(__file__).parent / "configs" / "monitoring.yaml"
-SECTIONS = ("age_groups", "drift", "fairness", "thresholds")
+SECTIONS = ("age_groups", "columns", "drift", "fairness", "thresholds")
 
 
 def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,3 +62,10 @@ def load_config(family: str | None = None, path: Path | None = None) -> dict[str
         if not isinstance(config.get(key), Mapping):
             raise ValueError(f"{source}: missing section {key!r}")
     return config
+
+
+def monitored_families() -> list[str]:
+    """Every monitored family (its spec has a monitor part), in registry order."""
+    from models import FAMILIES
+
+    return [name for name, spec in FAMILIES.items() if spec.monitor is not None]

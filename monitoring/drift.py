@@ -27,7 +27,11 @@ numpy on ``feature_units`` units, and embedding drift with Evidently 0.7's domai
 a t-SNE for the plot that costs a minute on 5k rows; its AUC threshold is raised to the AUC random
 scores reach on the same held-out units (``random_auc_level``).
 
-Prediction drift of a classifier with per-frame outputs (the expression family): each request's
+Which scalar columns are compared, as numbers or as categories, and which column is the age, the
+prediction or the score, is the family's monitoring config (``columns`` and ``drift``,
+monitoring/config.py): nothing here knows a family's records.
+
+Prediction drift of a classifier with per-frame outputs: each request's
 predicted class distribution is logged as ``{output}_share_{k}`` columns (monitoring/records.py); a
 unit's class distribution is its mean share vector, and the two sides' pooled class distributions
 are compared with one Jensen-Shannon distance per output (``{output}_shares``), its threshold raised
@@ -51,10 +55,9 @@ from evidently.core.report import Snapshot
 from evidently.metrics import DriftedColumnsCount, ValueDrift
 from evidently.metrics.embeddings import ModelDriftMethod
 
-NUMERIC = ("age", "probability", "age_estimate")
-CATEGORICAL = ("age_group", "gender", "noise_level", "label")
 NUM_METHOD, CAT_METHOD = "wasserstein", "jensenshannon"
 SUBJECT = "subject_pseudonym"
+AGE_GROUP = "age_group"  # the column the config's age groups are written to, cut from columns.age
 CLASS_SHARE = re.compile(r"^(?P<output>.+)_share_(?P<k>\d+)$")  # records.class_shares' columns
 
 
@@ -95,12 +98,17 @@ def age_groups(ages: pd.Series, groups: Mapping[str, tuple[int, int]]) -> pd.Ser
     return out
 
 
-def with_age_group(frame: pd.DataFrame, groups: Mapping[str, tuple[int, int]]) -> pd.DataFrame:
-    if "age" not in frame:
-        raise ValueError("age: the window has no age metadata; drift by age group needs it")
+def with_age_group(
+    frame: pd.DataFrame, groups: Mapping[str, tuple[int, int]], age: str | None
+) -> pd.DataFrame:
+    """``frame`` with its ``age`` column (the config's ``columns.age``) as numbers and its age group."""
+    if age is None:
+        raise ValueError("columns.age: the config has age groups but names no age column to cut them from")
+    if age not in frame:
+        raise ValueError(f"{age}: the window has no age metadata; drift by age group needs it")
     # metadata passes through requests as JSON: an age may arrive as a string
-    ages = pd.to_numeric(frame["age"], errors="coerce")
-    return frame.assign(age=ages, age_group=age_groups(ages, groups))
+    ages = pd.to_numeric(frame[age], errors="coerce")
+    return frame.assign(**{age: ages, AGE_GROUP: age_groups(ages, groups)})
 
 
 def sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
@@ -163,26 +171,43 @@ def _mode(frame: pd.DataFrame, column: str) -> pd.Series:
     return counts.drop_duplicates(SUBJECT).set_index(SUBJECT)[column]
 
 
-def subject_units(frame: pd.DataFrame, feature: str | None, *, subject_rows: int, seed: int) -> pd.DataFrame:
-    """One row per subject: its attributes (age, gender; noise level's mode, or mean when in dBA),
-    the means of its probability, age estimate and label (its positive rate), ``segments`` (its row
-    count) and the mean of ``feature`` over at most ``subject_rows`` seeded rows of it.
+def _unit_columns(config: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The config's scalar columns by how a subject's unit summarizes them: (averaged, averaged when
+    logged as numbers else their mode, their mode). The age group is cut from the unit's mean age."""
+    columns, drift = config["columns"], config["drift"]
+    named = (
+        columns["age"],
+        *drift["numerical"],
+        columns["age_estimate"],
+        columns["score"],
+        columns["prediction"],
+    )
+    means = list(dict.fromkeys(c for c in named if c))
+    as_logged = [c for c in drift["as_logged"] if c not in means]
+    modes = [c for c in drift["categorical"] if c not in (*means, *as_logged, AGE_GROUP)]
+    return means, as_logged, modes
+
+
+def subject_units(
+    frame: pd.DataFrame, feature: str | None, config: Mapping[str, Any], *, subject_rows: int, seed: int
+) -> pd.DataFrame:
+    """One row per subject: the means of its numeric columns (the config's age, numerical columns,
+    age estimate, score and prediction, so a prediction's mean is its positive rate), the mode of its
+    categorical ones (a column compared as logged: its mean when in numbers), its class shares,
+    ``segments`` (its row count) and the mean of ``feature`` over at most ``subject_rows`` seeded rows.
 
     A row without a pseudonym is a subject of its own: nothing ties it to other rows.
     """
+    means, as_logged, modes = _unit_columns(config)
     named = frame[SUBJECT].astype(object).where(frame[SUBJECT].notna(), "row:" + frame.index.astype(str))
     frame = frame.assign(**{SUBJECT: named})
     grouped = frame.groupby(SUBJECT)
-    numeric = [c for c in ("age", "probability", "age_estimate", "label") if c in frame]
+    numeric = [c for c in means if c in frame]
     numeric += share_columns(frame)
-    numeric += (
-        ["noise_level"]
-        if "noise_level" in frame and pd.api.types.is_numeric_dtype(frame["noise_level"])
-        else []
-    )
+    numeric += [c for c in as_logged if c in frame and pd.api.types.is_numeric_dtype(frame[c])]
     values = frame[numeric].apply(pd.to_numeric, errors="coerce")
     units = values.groupby(frame[SUBJECT]).mean().join(grouped.size().rename("segments"))
-    for column in ("gender", "noise_level"):
+    for column in (*modes, *as_logged):
         if column in frame and column not in units:
             units[column] = _mode(frame, column)
     if feature is not None and feature in frame:
@@ -372,23 +397,32 @@ def embedding_drift(
 
 
 def _columns(
-    current: pd.DataFrame, reference: pd.DataFrame, exclude: tuple[str, ...], unit: str
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    config: Mapping[str, Any],
+    exclude: tuple[str, ...],
+    unit: str,
 ) -> dict[str, list[str]]:
-    """Scalar columns both sides have with some values (noise level only where known)."""
+    """The config's scalar columns that both sides have with some values, numerical or categorical."""
+    drift, prediction = config["drift"], config["columns"]["prediction"]
 
     def usable(name: str) -> bool:
         return all(name in f and f[name].notna().any() for f in (current, reference)) and name not in exclude
 
     def numeric(name: str) -> bool:
-        if name == "label":  # a subject's label is its positive rate; a row's is a category
+        if name == prediction:  # a subject's prediction is its positive rate; a row's is a category
             return unit == "subject"
-        # noise level is a category ("low") or a number (dBA) depending on the client: compare it as it is
-        return name in NUMERIC or (
-            name == "noise_level"
-            and all(pd.api.types.is_numeric_dtype(f[name]) for f in (current, reference))
-        )
+        if name in drift["as_logged"]:  # a category or a number depending on the client: compare it as it is
+            return all(pd.api.types.is_numeric_dtype(f[name]) for f in (current, reference))
+        return name in drift["numerical"]
 
-    candidates = [c for c in (*NUMERIC, *CATEGORICAL) if usable(c)]
+    named = (
+        *drift["numerical"],
+        *drift["categorical"],
+        *drift["as_logged"],
+        *([prediction] if prediction else []),
+    )
+    candidates = [c for c in dict.fromkeys(named) if usable(c)]
     return {
         "numerical": [c for c in candidates if numeric(c)],
         "categorical": [c for c in candidates if not numeric(c)],
@@ -502,7 +536,7 @@ def scope_drift(
     current, reference = align_class_shares(current, reference)
     cur = sample(current, drift["sample_units"], drift["seed"])
     ref = sample(reference, drift["sample_units"], drift["seed"] + 1)
-    columns = _columns(cur, ref, exclude, unit)
+    columns = _columns(cur, ref, config, exclude, unit)
     columns["components"] = []
     if feature is not None:
         # the samples are shuffled, so a prefix is a uniform subsample
@@ -552,20 +586,22 @@ def scope_drift(
     return result, snapshot
 
 
-def _rates(current: pd.DataFrame, reference: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    """Positive rate and mean probability per inference (not per subject), each side."""
+def _rates(
+    current: pd.DataFrame, reference: pd.DataFrame, columns: Mapping[str, Any]
+) -> dict[str, dict[str, float | None]]:
+    """Positive rate (mean prediction) and mean probability (mean score) per inference, not per
+    subject, each side; None where the config names no such column or a side has no values."""
 
-    def mean(frame: pd.DataFrame, column: str) -> float | None:
-        values = pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(dtype=float)
+    def mean(frame: pd.DataFrame, column: str | None) -> float | None:
+        present = column is not None and column in frame
+        values = pd.to_numeric(frame[column], errors="coerce") if present else pd.Series(dtype=float)
         return float(values.mean()) if values.notna().any() else None
 
+    prediction, score = columns["prediction"], columns["score"]
     return {
         "rows": {"current": len(current), "reference": len(reference)},
-        "positive_rate": {"current": mean(current, "label"), "reference": mean(reference, "label")},
-        "mean_probability": {
-            "current": mean(current, "probability"),
-            "reference": mean(reference, "probability"),
-        },
+        "positive_rate": {"current": mean(current, prediction), "reference": mean(reference, prediction)},
+        "mean_probability": {"current": mean(current, score), "reference": mean(reference, score)},
     }
 
 
@@ -592,7 +628,7 @@ def drift_report(
     drift, groups = config["drift"], config.get("age_groups") or {}
 
     def grouped(frame: pd.DataFrame) -> pd.DataFrame:
-        return with_age_group(frame, groups) if groups else frame
+        return with_age_group(frame, groups, config["columns"]["age"]) if groups else frame
 
     unit = comparison_unit(current, reference)
     current, reference = align_class_shares(current, reference)
@@ -601,7 +637,9 @@ def drift_report(
     units = rows
     if unit == "subject":
         options = {"subject_rows": drift["subject_rows"], "seed": drift["seed"]}
-        units = {side: grouped(subject_units(frame, feature, **options)) for side, frame in rows.items()}
+        units = {
+            side: grouped(subject_units(frame, feature, config, **options)) for side, frame in rows.items()
+        }
     result, snapshots = {}, {}
     overall, snapshots["overall"] = scope_drift(
         units["current"],
@@ -612,11 +650,11 @@ def drift_report(
         components=drift["components"],
         run=run("overall"),
     )
-    result["overall"] = overall | _rates(rows["current"], rows["reference"])
+    result["overall"] = overall | _rates(rows["current"], rows["reference"], config["columns"])
     floor = drift["min_group_units"]
     for name in groups:
-        cur, ref = (units[side][units[side]["age_group"] == name] for side in ("current", "reference"))
-        in_group = {side: rows[side][rows[side]["age_group"] == name] for side in rows}
+        cur, ref = (units[side][units[side][AGE_GROUP] == name] for side in ("current", "reference"))
+        in_group = {side: rows[side][rows[side][AGE_GROUP] == name] for side in rows}
         if min(len(cur), len(ref)) < floor:
             result[name] = {
                 "unit": unit,
@@ -626,7 +664,7 @@ def drift_report(
             }
             continue
         part, snapshots[name] = scope_drift(
-            cur, ref, config, unit=unit, feature=feature, exclude=("age_group",), run=run(name)
+            cur, ref, config, unit=unit, feature=feature, exclude=(AGE_GROUP,), run=run(name)
         )
-        result[name] = part | _rates(in_group["current"], in_group["reference"])
+        result[name] = part | _rates(in_group["current"], in_group["reference"], config["columns"])
     return result, snapshots

@@ -4,7 +4,7 @@ One flat record per inference, shared by the sink (from KServe's logged events),
 logged with a registered version (from its held-out predictions) and the reports that compare them.
 Family-generic: an input tensor ``[T, D]`` becomes ``{name}_frames`` (T) and ``{name}_mean`` /
 ``{name}_std`` (D floats each, over the first axis); a scalar output keeps its name, and a per-frame
-integer output ``[T]`` (class indices, e.g. expression labels) becomes its class shares
+integer output ``[T]`` (class indices, e.g. per-frame labels) becomes its class shares
 ``{name}_share_{k}``, the fraction of the request's frames predicted as class ``k`` (classes with no
 frame are absent: 0, see ``monitoring.drift.with_class_shares``).
 """

@@ -1,80 +1,15 @@
-"""Reference data of a registered version, in the inference store's schema, and synthetic windows.
+"""Synthetic windows of logged inferences in the inference store's schema, for tests and benchmarks.
 
-The reference is one record per held-out segment: what the served model answers for it, its
-metadata and the summaries of its input tensors, made exactly as the sink makes a logged inference
-(monitoring/records.py), so a report compares like with like. The lead logs it with the version's
-run as ``REFERENCE_ARTIFACT``.
+A registered version's reference data is made from its model (components/reference.py), logged with it at
+registration and read back through the registry (``core.registry.load_reference``).
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from monitoring import records
-
-REFERENCE_ARTIFACT = "reference/reference.parquet"
 FEATURE_DIM = 384  # the MARLIN-compatible encoder's feature width (hearing-loss paper §3.1)
-
-
-def monitored(family: str) -> bool:
-    """Whether ``family`` is monitored (its spec has a monitor part), so its versions have a reference."""
-    from models import get_family
-
-    return get_family(family).monitor is not None
-
-
-def reference_frame(family: str, model_file: Path, data: Path, holdout: int | str) -> pd.DataFrame:
-    """One store record per held-out segment of ``data``, answered by the model in ``model_file``."""
-    from models import get_family
-
-    spec = get_family(family)
-    if spec.monitor is None:
-        raise ValueError(f"family: {family!r} is not monitored, so it has no reference data")
-    trained = spec.train.load(model_file)
-    schema = spec.serve.schema(trained.config)
-    wanted = [tensor.name for tensor in schema.inputs]
-    records_ = []
-    for request in spec.monitor.reference_requests(Path(data), holdout):
-        # only what this variant serves (anchor or not)
-        tensors = {name: request.tensors[name] for name in wanted}
-        outputs = spec.serve.predict(trained, tensors)
-        records_.append(
-            {
-                records.INFERENCE_ID: request.request_id,
-                records.TIMESTAMP: pd.NaT,
-                records.MODEL_NAME: family,
-                records.MODEL_VERSION: None,
-                records.STATUS: "ok",
-                **records.scalar_outputs(outputs),
-                **request.parameters(),
-                **records.summarize_inputs(tensors),
-            }
-        )
-    return pd.DataFrame(records_)
-
-
-def load_reference(model_name: str, version: str | int, settings) -> pd.DataFrame:
-    """The reference data logged with a registered version's run (``REFERENCE_ARTIFACT``)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
-    try:
-        run_id = client.get_model_version(model_name, str(version)).run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run_id,
-                artifact_path=REFERENCE_ARTIFACT,
-                dst_path=tmp,
-                tracking_uri=settings.mlflow_tracking_uri,
-            )
-            return pd.read_parquet(path)
-    except MlflowException as err:
-        raise ValueError(f"{model_name} version {version}: no reference data ({err.message})") from None
 
 
 def synthetic_window(

@@ -47,42 +47,46 @@ def ui_command(home: Path, host: str = "127.0.0.1", port: int = 8000) -> list[st
     ]
 
 
-def age_probe(frame: pd.DataFrame) -> dict[str, float | int | None] | None:
-    """Pearson r between the age estimate and true age, one point per subject (paper Fig. 5); None
-    for a model that estimates no age."""
-    if "age_estimate" not in frame:
+def age_probe(frame: pd.DataFrame, columns: Mapping[str, Any]) -> dict[str, float | int | None] | None:
+    """Pearson r between the age estimate and true age (the config's ``columns.age_estimate`` and
+    ``columns.age``), one point per subject; None for a model that estimates no age."""
+    age, estimate = columns["age"], columns["age_estimate"]
+    if estimate is None or estimate not in frame:
         return None
-    needed = {"subject_pseudonym", "age", "age_estimate"}
-    if not needed <= set(frame):
+    needed = {"subject_pseudonym", age, estimate}
+    if age is None or not needed <= set(frame):
         return {"r": None, "p": None, "subjects": 0}
-    points = frame[list(needed)].dropna().groupby("subject_pseudonym")[["age", "age_estimate"]].mean()
-    if len(points) < 3 or points["age"].nunique() < 2 or points["age_estimate"].nunique() < 2:
+    points = frame[list(needed)].dropna().groupby("subject_pseudonym")[[age, estimate]].mean()
+    if len(points) < 3 or points[age].nunique() < 2 or points[estimate].nunique() < 2:
         return {"r": None, "p": None, "subjects": len(points)}
-    r, p = stats.pearsonr(points["age"], points["age_estimate"])
+    r, p = stats.pearsonr(points[age], points[estimate])
     return {"r": float(r), "p": float(p), "subjects": len(points)}
 
 
 def join_labels(current: pd.DataFrame, labels: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Inferences whose subject has a ground-truth label, with its ``column`` (e.g. hearing_loss)."""
+    """Inferences whose subject has a ground-truth label, with its ``column`` (``fairness.label_column``)."""
     missing = {"subject_pseudonym", column} - set(labels)
     if missing:
         raise ValueError(f"labels: missing columns {sorted(missing)}")
-    # a later screening result replaces an earlier one
+    # a later label replaces an earlier one
     latest = labels.drop_duplicates("subject_pseudonym", keep="last")[["subject_pseudonym", column]]
     return current.merge(latest, on="subject_pseudonym", how="inner")
 
 
 def fairness_section(joined: pd.DataFrame, config: Mapping[str, Any]) -> dict:
-    """fairness_report by each configured feature on the labelled inferences, bootstrapping subjects."""
-    options = config["fairness"]
+    """fairness_report of the predictions (``columns.prediction``) against the ground truth by each
+    configured feature on the labelled inferences, bootstrapping subjects."""
+    options, predicted = config["fairness"], config["columns"]["prediction"]
     truth = options["label_column"]
     features = [f for f in options["features"] if f in joined and joined[f].notna().any()]
-    table = joined.dropna(subset=[*features, "label", truth])
+    if predicted is None:
+        return {}
+    table = joined.dropna(subset=[*features, predicted, truth])
     if table.empty or not features:
         return {}
     return fairness_report(
         table[truth].astype(int),
-        table["label"].astype(int),
+        table[predicted].astype(int),
         {f: table[f] for f in features},
         clusters=table["subject_pseudonym"],
         n_boot=options["n_boot"],
@@ -134,7 +138,7 @@ def build_report(
         # compared per subject when rows name subjects (monitoring/drift.py), else per row
         "drift_unit": drift["overall"]["unit"],
         "drift": drift,
-        "age_probe": age_probe(ok),
+        "age_probe": age_probe(ok, config["columns"]),
         "fairness": {},
         "labelled": {"rows": 0, "subjects": 0},
     }
@@ -142,7 +146,7 @@ def build_report(
     if truth is not None and labels is not None and not labels.empty:
         joined = join_labels(ok, labels, truth)
         if config["age_groups"]:
-            joined = with_age_group(joined, config["age_groups"])
+            joined = with_age_group(joined, config["age_groups"], config["columns"]["age"])
         report["labelled"] = {"rows": len(joined), "subjects": int(joined["subject_pseudonym"].nunique())}
         report["fairness"] = fairness_section(joined, config)
     return report

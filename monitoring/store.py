@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from affectops.settings import Settings, load_settings
-from affectops.storage import is_s3
+from core.settings import Settings, load_settings
+from core.storage import is_s3
 from monitoring.events import ERROR, Half
 from monitoring.records import INFERENCE_ID, MODEL_NAME, STATUS, TIMESTAMP
 

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 CLUSTER_CONFIG = Path(__file__).resolve().parent / "configs" / "cluster.yaml"
-# keys of the endpoints ConfigMap, each the settings env var of the same name (affectops/settings.py)
+# keys of the endpoints ConfigMap, each the settings env var of the same name (core/settings.py)
 ENDPOINT_KEYS = (
     "MLFLOW_TRACKING_URI",
     "AFFECTOPS_S3_ENDPOINT_URL",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from affectops.settings import Settings
+from core.settings import Settings
 
 
 def _parameter_types(pipeline: Any) -> dict[str, str]:

@@ -12,10 +12,11 @@ from kfp import compiler, dsl, kubernetes
 from kfp.dsl.base_component import BaseComponent
 
 from components.kfp_ops import build_components
+from models import DEFAULT_FAMILY
 from pipelines.cluster import ENDPOINT_KEYS, S3_SECRET_KEYS, ClusterConfig, Resources, load_cluster
 
 PIPELINE_NAME = "affectops-training"
-DEFAULT_DATASET_URI = "s3://affectops/datasets/hearing_loss-demo"
+DEFAULT_DATASET_URI = f"s3://affectops/datasets/{DEFAULT_FAMILY}-demo"  # the headline family's demo data
 
 
 def _on_cluster(task: dsl.PipelineTask, cluster: ClusterConfig, resources: Resources) -> dsl.PipelineTask:
@@ -57,7 +58,7 @@ def training_pipeline(profile: str | None = None) -> BaseComponent:
     def training(
         dataset_uri: str = DEFAULT_DATASET_URI,
         dataset_version: str = "",
-        family: str = "hearing_loss",
+        family: str = DEFAULT_FAMILY,
         variant: str = "",
         overrides: str = "{}",
         seed: int = 0,

@@ -8,7 +8,6 @@ from the family's contract (``models.FAMILIES``), so nothing here knows a family
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from affectops.settings import Settings
+from core import registry
+from core.settings import Settings
 from models import FamilySpec, get_family
 from models.common.schema import ServingSchema
 
 MLMODEL = "MLmodel"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
-_REGISTRY_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 # a float32 as JSON text: Python's repr of it as a double is up to 24 characters ("-1.2345678901234567e-05")
 # plus a separator; 32 leaves headroom for whitespace and nesting brackets
 JSON_BYTES_PER_VALUE = 32
@@ -82,7 +81,7 @@ def resolve(uri: str, settings: Settings) -> tuple[Path, str]:
         local, version = _from_registry(uri, settings)
         return model_file(local), version
     if uri.startswith("s3://"):
-        from affectops.storage import materialize
+        from core.storage import materialize
 
         local = materialize(uri, settings)
     else:
@@ -98,9 +97,9 @@ def resolve_weights(weights: str, settings: Settings) -> Path:
     local or ``s3://`` directory holding exactly one.
 
     An ``s3://`` URI names the prefix the checkpoint was uploaded under (it is mirrored into the
-    cache by :func:`affectops.storage.materialize`, which addresses prefixes, not single objects).
+    cache by :func:`core.storage.materialize`, which addresses prefixes, not single objects).
     """
-    from affectops.storage import is_s3, materialize
+    from core.storage import is_s3, materialize
 
     if not is_s3(weights) and Path(weights).is_file():
         return Path(weights)
@@ -162,11 +161,9 @@ def _from_registry(uri: str, settings: Settings) -> tuple[Path, str]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    match = _REGISTRY_REF.match(uri)
-    if not match:
-        raise ValueError(f"{uri!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-    name, alias, version = match["name"], match["alias"], match["version"]
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    ref = registry.parse_ref(uri)
+    name, alias, version = ref.name, ref.alias, ref.version
+    client = registry.client(settings)
     try:
         if alias:
             version = client.get_model_version_by_alias(name, alias).version

@@ -3,15 +3,17 @@
 KServe cannot resolve MLflow aliases, so this is the glue: ``models:/NAME@ALIAS`` (or ``/VERSION``)
 -> version, run and the artifact's storage URI -> a ``V1beta1InferenceService`` built with the kserve
 SDK types, written as YAML or applied. Scheduling, image and resources come from the cluster profile
-(``pipelines/configs/cluster.yaml``), passed in by the caller so serving never imports pipelines.
+(``pipelines/configs/cluster.yaml``), passed in by the caller as a ``ServingCluster`` (what this step
+reads of it), so serving never imports pipelines.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 import yaml
@@ -43,14 +45,12 @@ from kubernetes.client import (
     V1VolumeMount,
 )
 
-from affectops.settings import Settings
+from core import registry
+from core.registry import CHAMPION
+from core.settings import Settings
 from models import get_family
 
-if TYPE_CHECKING:
-    from pipelines.cluster import ClusterConfig
-
 API_VERSION = "serving.kserve.io/v1beta1"
-CHAMPION = "champion"
 CONTAINER = "kserve-container"  # the name KServe gives the serving container
 HTTP_PORT = 8080  # kserve.ModelServer's default --http_port; the NetworkPolicies open it
 RUN_AS = 10001  # the platform image's user (docker/platform.Dockerfile)
@@ -61,11 +61,55 @@ LABEL_VERSION = "affectops.io/model-version"
 ANNOTATION_REF = "affectops.io/model-ref"
 ANNOTATION_RESOLVED = "affectops.io/model-uri"
 ANNOTATION_RUN = "affectops.io/run-id"
-_REF = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_STORAGE_SCHEMES = ("s3",)  # what both the platform image (affectops.storage) and KServe can read
+_STORAGE_SCHEMES = ("s3",)  # what both the platform image (core.storage) and KServe can read
 
 Runtime = Literal["kserve", "torchserve"]
+
+
+class Resources(Protocol):
+    @property
+    def requests(self) -> Mapping[str, str]: ...
+
+    @property
+    def limits(self) -> Mapping[str, str]: ...
+
+
+class ServingCluster(Protocol):
+    """What the deploy step reads of a cluster profile: ``pipelines.cluster.ClusterConfig`` has it all.
+
+    The caller loads the profile and passes it in, so serving imports nothing from pipelines.
+    """
+
+    @property
+    def image(self) -> str: ...
+
+    @property
+    def cpu(self) -> Resources: ...
+
+    @property
+    def gpu(self) -> Resources: ...
+
+    @property
+    def gpu_node_selector(self) -> Mapping[str, str]: ...
+
+    @property
+    def gpu_tolerations(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def priority_class(self) -> str: ...
+
+    @property
+    def s3_secret(self) -> str: ...
+
+    @property
+    def serving_namespace(self) -> str: ...
+
+    @property
+    def predictor_service_account(self) -> str: ...
+
+    @property
+    def serving_runtimes(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -90,26 +134,26 @@ def resolve_model(ref: str, settings: Settings, *, artifacts_destination: str | 
     ``mlflow_artifacts``): a server that proxies artifacts hands out ``mlflow-artifacts:/`` URIs, which
     KServe cannot read, so they are mapped onto it.
     """
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    match = _REF.match(ref)
-    if not match:
-        raise ValueError(f"model ref {ref!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-    name = match["name"]
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    try:
+        parsed = registry.parse_ref(ref)
+    except ValueError as err:
+        raise ValueError(f"model ref {err}") from None
+    name = parsed.name
+    client = registry.client(settings)
     try:
         registered = client.get_registered_model(name)
     except MlflowException as err:
         raise ValueError(f"model ref {ref!r}: no registered model {name!r} ({err.message})") from None
     try:
-        if match["alias"]:
-            found = client.get_model_version_by_alias(name, match["alias"])
+        if parsed.alias:
+            found = client.get_model_version_by_alias(name, parsed.alias)
         else:
-            found = client.get_model_version(name, match["version"])
+            found = client.get_model_version(name, str(parsed.version))
         download_uri = client.get_model_version_download_uri(name, found.version)
     except MlflowException as err:
-        what = f"alias {match['alias']!r}" if match["alias"] else f"version {match['version']}"
+        what = f"alias {parsed.alias!r}" if parsed.alias else f"version {parsed.version}"
         raise ValueError(f"model ref {ref!r}: {name!r} has no {what} ({err.message})") from None
     champion = registered.aliases.get(CHAMPION)
     return ResolvedModel(
@@ -139,7 +183,7 @@ def build_inference_service(
     resolved: ResolvedModel,
     *,
     family: str,
-    cluster: ClusterConfig,
+    cluster: ServingCluster,
     runtime: Runtime = "kserve",
     name: str | None = None,
     namespace: str | None = None,
@@ -234,7 +278,7 @@ def build_inference_service(
             },
             annotations={
                 ANNOTATION_REF: resolved.ref,
-                ANNOTATION_RESOLVED: f"models:/{resolved.name}/{resolved.version}",
+                ANNOTATION_RESOLVED: registry.version_uri(resolved.name, resolved.version),
                 ANNOTATION_RUN: resolved.run_id,
             },
         ),
@@ -271,7 +315,7 @@ def _platform_container(
     family: str,
     name: str,
     uri: str,
-    cluster: ClusterConfig,
+    cluster: ServingCluster,
     requirements: V1ResourceRequirements,
     settings: Settings | None,
 ) -> V1Container:
@@ -304,7 +348,7 @@ def _platform_container(
 def _media_transformer(
     name: str,
     weights: str,
-    cluster: ClusterConfig,
+    cluster: ServingCluster,
     settings: Settings | None,
     predictor: V1beta1PredictorSpec,
 ) -> V1beta1TransformerSpec:
@@ -331,7 +375,7 @@ def _media_transformer(
     )
 
 
-def _requirements(cluster: ClusterConfig) -> V1ResourceRequirements:
+def _requirements(cluster: ServingCluster) -> V1ResourceRequirements:
     # the transformer preprocesses raw media (e.g. face alignment, an encoder) on CPU: the CPU pool's requests
     return V1ResourceRequirements(requests=dict(cluster.cpu.requests), limits=dict(cluster.cpu.limits))
 

@@ -19,7 +19,7 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from serving.core import Predictor
 from serving.v2 import from_np_dtype
 

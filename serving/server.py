@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kserve.logging import logger  # configured by ModelServer, unlike a logger of our own
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from serving.core import max_body_bytes
 from serving.inference_log import InferenceLogger, Source
 from serving.kserve_model import FamilyModel

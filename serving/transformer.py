@@ -29,7 +29,7 @@ import numpy as np
 from kserve.errors import InferenceError, InvalidInput
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
 
-from affectops.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from models import FAMILIES, get_family
 from models.common.media import Media, MediaError, MediaInput, MediaPreprocessor
 from serving import v2

@@ -20,7 +20,7 @@ import numpy as np
 from ts.torch_handler.base_handler import BaseHandler
 from ts.utils.util import PredictionException
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from serving.core import Predictor
 from serving.torchserve.package import SERVING_FILE
 from serving.v2 import V2Error, decode_tensors

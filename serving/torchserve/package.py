@@ -13,7 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from affectops.settings import Settings
+from core.settings import Settings
 from serving.core import Predictor, resolve
 
 HANDLER = Path(__file__).with_name("handler.py")  # copied into the .mar, imported there as `handler`

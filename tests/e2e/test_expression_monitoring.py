@@ -65,10 +65,11 @@ def _report(start: datetime, end: datetime, out: Path) -> tuple[int, str, dict]:
 def test_served_expression_traffic_is_reported_with_the_familys_monitoring(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from affectops.settings import load_settings
     from components.promotion import promote
+    from components.reference import reference_frame
     from components.registry import log_and_register
-    from monitoring.reference import REFERENCE_ARTIFACT, reference_frame
+    from core.registry import REFERENCE_ARTIFACT
+    from core.settings import load_settings
 
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from affectops.settings import load_settings
 from components.registry import CHALLENGER, CHAMPION, list_versions
+from core.settings import load_settings
 from models import get_family
 from pipelines.runner import run_local
 from pipelines.training import training_pipeline

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectops.settings import load_settings
 from components.split import is_split, split_cohort
 from components.steps import build_config, evaluate_model
 from components.validate import validate_cohort
+from core.settings import load_settings
 from models import get_family
 from models.common.tracking import NullTracker
 from serving.core import Predictor

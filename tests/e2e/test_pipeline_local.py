@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from affectops.cli import app
-from affectops.settings import load_settings
 from components.registry import CHALLENGER, CHAMPION, list_versions
+from core.settings import load_settings
 from models.hearing_loss.synth import SynthConfig, synthesize
 
 pytestmark = [
@@ -80,7 +80,8 @@ def test_a_monitoring_breach_starts_the_pipeline_with_the_window_in_its_lineage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from monitoring.gates import Breach
-    from monitoring.job import MonitoringResult, retrain
+    from monitoring.job import MonitoringResult
+    from pipelines.retrain import retrain
 
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -33,10 +33,10 @@ def test_dvc_repro_runs_prepare_split_validate(tmp_path: Path) -> None:
 
     run = subprocess.run([*dvc, "repro"], cwd=repo, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
-    report = json.loads((repo / "data/hearing_loss/validation.json").read_text())
+    report = json.loads((repo / "data/validation.json").read_text())
     assert report["success"] is True and report["checked"] > 50
-    assert (repo / "data/hearing_loss/split/folds.parquet").is_file()
-    assert (repo / "data/hearing_loss/data-docs/index.html").is_file()
+    assert (repo / "data/split/folds.parquet").is_file()
+    assert (repo / "data/data-docs/index.html").is_file()
     assert (repo / "dvc.lock").is_file()
 
     again = subprocess.run([*dvc, "repro"], cwd=repo, env=env, capture_output=True, text=True)

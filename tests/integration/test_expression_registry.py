@@ -49,7 +49,7 @@ def trained(data: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from affectops.settings import load_settings
+    from core.settings import load_settings
 
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -80,8 +80,9 @@ def test_register_serve_and_promote_through_the_family_gate(settings, trained, d
     import mlflow
 
     from components.promotion import promote
+    from components.reference import reference_frame
     from components.registry import CHALLENGER, CHAMPION, log_and_register
-    from monitoring.reference import REFERENCE_ARTIFACT, reference_frame
+    from core.registry import REFERENCE_ARTIFACT
 
     path, report = trained(TINY)
     assert (

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import torch
 
-from affectops.settings import load_settings
-from affectops.storage import upload_dir
 from components.featurize import build_cohort_from_videos
+from core.settings import load_settings
+from core.storage import upload_dir
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinEncoder, load_encoder, save_encoder, tiny_config
 from models.hearing_loss.dataset import FeatureStore, read_manifest, read_meta

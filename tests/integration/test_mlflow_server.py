@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from affectops.cli import app
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import get_family
 from models.hearing_loss.evaluate import evaluate
 from pipelines.cluster import load_cluster

@@ -11,19 +11,15 @@ import pandas as pd
 import pytest
 from evidently.ui.workspace import Workspace
 
-from affectops.settings import load_settings
+from components.reference import reference_frame
+from core.registry import REFERENCE_ARTIFACT, load_reference
+from core.settings import load_settings
 from models.common.fairness import fairness_report
 from models.hearing_loss.model import HearingLossConfig
 from monitoring.config import load_config
 from monitoring.drift import with_age_group
 from monitoring.gates import check
-from monitoring.reference import (
-    FEATURE_DIM,
-    REFERENCE_ARTIFACT,
-    load_reference,
-    reference_frame,
-    synthetic_window,
-)
+from monitoring.reference import FEATURE_DIM, synthetic_window
 from monitoring.report import build_report, run_report, ui_command, workspace_dir
 
 pytestmark = pytest.mark.integration
@@ -118,7 +114,9 @@ def test_fairness_equals_fairness_report_on_the_joined_table(reference, config) 
     report = build_report(window, reference, labels, config=config)
 
     ok = window[window["status"] == "ok"]
-    joined = with_age_group(ok.merge(labels, on="subject_pseudonym"), config["age_groups"])
+    joined = with_age_group(
+        ok.merge(labels, on="subject_pseudonym"), config["age_groups"], config["columns"]["age"]
+    )
     expected = fairness_report(
         joined["hearing_loss"],
         joined["label"],

@@ -28,7 +28,7 @@ def tiny_model(trained_tiny, tiny_split: Path) -> tuple[Path, dict]:
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from affectops.settings import load_settings
+    from core.settings import load_settings
 
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import get_family
 from serving.core import Predictor, content_version
 

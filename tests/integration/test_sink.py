@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from monitoring.client import SendReport, cloud_event, request_event, response_event, send_events
 from monitoring.events import parse_event
 from monitoring.labels import read_labels

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from affectops.cli import app
-from affectops.settings import load_settings
-from affectops.storage import materialize, upload_dir
+from core.settings import load_settings
+from core.storage import materialize, upload_dir
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import numpy as np
 import psutil
 import pytest
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import get_family
 from serving.core import Predictor, content_version
 from serving.torchserve.package import build_model_store

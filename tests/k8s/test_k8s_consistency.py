@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import pytest
 from k8s_support import K8S, OVERLAYS, REPO, ident, load_yaml, package_version, pinned_version, pod_spec
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import get_family
 from pipelines.cluster import load_cluster
 from serving.deploy import (

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import DEFAULT_FAMILY, FAMILIES, get_family
 from models.common.tracking import NullTracker
 from models.contract import BaseConfig, FamilySpec, FixedPartitions, KFolds, Request

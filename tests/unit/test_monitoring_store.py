@@ -151,7 +151,7 @@ def test_labels_add_and_read(tmp_path: Path) -> None:
 )
 def test_bad_label_files_are_refused_naming_rows(tmp_path: Path, frame: pd.DataFrame, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        add_labels(frame, tmp_path)
+        add_labels(frame, tmp_path, label="hearing_loss")
     assert read_labels(tmp_path).empty
 
 

@@ -11,7 +11,7 @@ import pytest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 from models import get_family
 from serving.core import Predictor, content_version
 from serving.kserve_model import FamilyModel

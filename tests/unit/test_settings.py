@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from affectops.settings import load_settings
+from core.settings import load_settings
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from affectops.settings import Settings
+from core.settings import Settings
 
 
 def is_s3(uri: str | Path) -> bool:

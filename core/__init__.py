@@ -1,0 +1,1 @@
+"""The ground layer: settings, storage, the one MLflow registry client. Imports no other project package."""
