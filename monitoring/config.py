@@ -1,11 +1,11 @@
-"""The monitoring config of a model family: the platform's defaults with the family's own file over them.
+"""The monitoring config: the platform's estimation defaults with a family's choices over them.
 
 ``monitoring/configs/monitoring.yaml`` holds how drift and fairness are estimated (sample sizes,
-permutations, bootstrap), the same for every family. A family's monitoring.yaml (its spec's ``monitor.config``) says
-what is monitored and gated for its model: which record columns are its age, age estimate (the age
-probe), prediction and score, the scalar columns drift compares, its age groups (none: no per-group
-scopes), the input summary compared as features, the labels and sensitive features fairness joins,
-and its thresholds.
+permutations, bootstrap), the same for every family. A family's monitoring.yaml (its spec's
+``monitor.config``) says what is monitored and gated for its model: which record columns are its
+age, age estimate (the age probe), prediction and score, the scalar columns drift compares, its age
+groups (none: no per-group scopes), the input summary compared as features, the labels and
+sensitive features fairness joins, and its thresholds.
 """
 
 from __future__ import annotations
