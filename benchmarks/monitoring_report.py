@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.results import write_section
-from monitoring.reference import FEATURE_DIM, synthetic_window
+from models.hearing_loss.traffic import FEATURE_DIM, synthetic_window
 
 # the 13 scalar columns of a logged window that DataDriftPreset compares on its own
 PRESET_COLUMNS = [

@@ -43,6 +43,8 @@ def retrain(
         window_uri=window_uri,
     )
     arguments = {**request["arguments"], "lineage": json.dumps(request["lineage"], sort_keys=True)}
+    if overrides:
+        arguments["overrides"] = overrides
     host = host or settings.kfp_host
     if host:
         return submit(training_pipeline(), arguments, host=host, experiment=f"{family}-retraining")

@@ -16,10 +16,10 @@ from core.registry import REFERENCE_ARTIFACT, load_reference
 from core.settings import load_settings
 from models.common.fairness import fairness_report
 from models.hearing_loss.model import HearingLossConfig
+from models.hearing_loss.traffic import FEATURE_DIM, synthetic_window
 from monitoring.config import load_config
 from monitoring.drift import with_age_group
 from monitoring.gates import check
-from monitoring.reference import FEATURE_DIM, synthetic_window
 from monitoring.report import build_report, run_report, ui_command, workspace_dir
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,6 @@
-"""Synthetic windows of logged inferences in the inference store's schema, for tests and benchmarks.
-
-A registered version's reference data is made from its model (components/reference.py), logged with it at
-registration and read back through the registry (``core.registry.load_reference``).
+"""Synthetic windows of logged hearing-loss inferences in the inference store's schema (labelled as
+synthetic), for the monitoring tests and benchmarks: ages, a score that depends on hearing loss, and
+input summaries that carry a little age signal, without training a model.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FEATURE_DIM = 384  # the MARLIN-compatible encoder's feature width (hearing-loss paper §3.1)
+from models.hearing_loss.dataset import FEATURE_DIM
 
 
 def synthetic_window(
