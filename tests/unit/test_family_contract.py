@@ -120,7 +120,7 @@ def test_the_predictor_core_serves_the_families_example(family) -> None:
 
 
 def test_reference_requests_and_the_monitoring_reference_frame(family) -> None:
-    from monitoring.reference import reference_frame
+    from components.reference import reference_frame
 
     spec, data, holdout, config, model = family
     if spec.monitor is None:  # an unmonitored family has no reference, and says so
