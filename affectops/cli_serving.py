@@ -96,8 +96,8 @@ def serve_transformer_cmd(
         typer.Option("--allow-random-weights", help="Start without weights (features carry nothing)."),
     ] = False,
 ) -> None:
-    """The raw-media endpoint: video or other raw media in, the family's preprocessing (the pipeline's
-    featurize code), then the predictor (a KServe transformer)."""
+    """The raw-media endpoint (a KServe transformer): video or other raw media in, the family's
+    raw-media preprocessing (its spec's serve.media), then the predictor."""
     from serving.transformer import family_media
     from serving.transformer_server import serve_transformer
 
