@@ -72,8 +72,17 @@ def _drift_line(name: str, result) -> str:
     return f"{name}: {verdict} ({detail}; drifted columns: {', '.join(drifted) or 'none'})"
 
 
-def serve_and_monitor(settings: Settings, split: Path, holdout: int, *, seed: int, subjects: int) -> int:
-    """The serving and monitoring half of the demo; an exit code."""
+def serve_and_monitor(
+    settings: Settings,
+    split: Path,
+    holdout: int,
+    *,
+    seed: int,
+    subjects: int,
+    reference_like_subjects: int | None = None,
+) -> int:
+    """The serving and monitoring half of the demo; an exit code. Each window's traffic comes from a
+    fresh cohort of ``subjects`` subjects (the reference-like one: ``reference_like_subjects``)."""
     from affectops.cli_monitoring import format_result
     from models.hearing_loss.data import load_split
     from models.hearing_loss.requests import segment_requests
@@ -109,11 +118,11 @@ def serve_and_monitor(settings: Settings, split: Path, holdout: int, *, seed: in
         wait_stored(sink_url, 2 * sent)  # logged before the first window opens: windows are by log time
 
         windows = {}
-        for name, window_seed, young_share in (
-            ("reference-like window", seed + 101, None),
-            ("drifted window (mostly young)", seed + 202, YOUNG_SHARE_DRIFTED),
+        for name, window_seed, young_share, size in (
+            ("reference-like window", seed + 101, None, reference_like_subjects or subjects),
+            ("drifted window (mostly young)", seed + 202, YOUNG_SHARE_DRIFTED, subjects),
         ):
-            cohort = _cohort(settings, f"traffic-{window_seed}", window_seed, subjects)
+            cohort = _cohort(settings, f"traffic-{window_seed}", window_seed, size)
             requests, labels = _traffic(cohort, f"w{window_seed}-", young_share=young_share, seed=window_seed)
             start = datetime.now(UTC)
             send(url, FAMILY, requests)
