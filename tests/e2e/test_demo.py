@@ -1,41 +1,44 @@
-"""`affectops demo`, the main job, end to end on embedded defaults in a fresh AFFECTOPS_HOME."""
+"""`affectops demo`, the main job, end to end on embedded defaults in a fresh AFFECTOPS_HOME, at its tiny
+size (``--size tiny``, run once per session by tests/e2e/conftest.py): every step `make demo` runs.
 
-import os
-import subprocess
-import sys
+Why the tiny size is what it is (affectops/demo.py ``SIZES`` has the measurements): what `make demo`
+concludes must still come out, for real. The training cohort stays the demo's (80 subjects, 6-minute
+sessions): its held-out fold of 16 subjects is the fairness gate's data and the monitoring reference.
+The epochs stay too: with fewer, ABM has not yet removed age and the age-probe gate fails. What
+shrinks is the GRU (64 -> 32 wide: the same gates pass with margin) and the reference-like window's
+cohort (80 -> 48 subjects: serving is paced by the sink's ingest of two events per inference); the
+drifted window keeps its cohort of 80, whose 32 mostly young subjects are what clears the drift test.
+"""
+
 from pathlib import Path
 
 import pytest
+from e2e_support import DemoRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_demo_runs_the_training_pipeline_and_reports_what_it_registered(tmp_path: Path) -> None:
-    env = {**os.environ, "AFFECTOPS_HOME": str(tmp_path / "home")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    run = subprocess.run(
-        [sys.executable, "-m", "affectops", "demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    out = run.stdout
-    assert run.returncode == 0, out[-4000:] + run.stderr[-4000:]
+def test_demo_runs_the_training_pipeline_and_reports_what_it_registered(hearing_loss_demo: DemoRun) -> None:
+    out, home = hearing_loss_demo.stdout, hearing_loss_demo.home
     assert "80 subjects in 40 sessions" in out
     version = out.split("dataset version (DVC content hash): ")[1].split()[0]
     assert len(version) == 32
-    assert (tmp_path / "home" / "dvc-remote" / "files" / "md5" / version[:2] / f"{version[2:]}.dir").is_file()
-    assert "held-out fold 0: F1" in out and "per age group: young" in out and "age probe (Fig. 5): " in out
+    assert (home / "dvc-remote" / "files" / "md5" / version[:2] / f"{version[2:]}.dir").is_file()
+    assert "held-out fold 0: F1" in out and "per age group: young" in out
+    assert "age probe (Fig. 5): Pearson r" in out  # computed: the held-out fold has its 16 subjects
     assert "registered: models:/hearing_loss/1" in out
     for gate in ("quality", "fairness", "age_probe"):
-        assert f"gate {gate}: " in out
+        assert f"gate {gate}: passed" in out  # the family's own gates
+    assert "champion: hearing_loss version 1" in out
     docs = out.split("Great Expectations Data Docs: ")[1].split()[0]
     assert "<html" in Path(docs).read_text().lower()
     # served: the held-out fold through the kserve client, then two logged windows reported
-    assert "held-out slice over the kserve client: accuracy" in out
+    accuracy = float(out.split("held-out slice over the kserve client: accuracy ")[1].split()[0])
+    assert accuracy > 0.5
     assert "reference-like window: no drift detected" in out
     assert "drifted window (mostly young): DRIFT DETECTED" in out
+    (verdict,) = [line for line in out.splitlines() if line.startswith("drifted window (mostly young): ")]
+    assert {"age", "age_group"} <= set(verdict.split("drifted columns: ")[1].rstrip(")").split(", "))
     report = out.split("=== drifted window (mostly young)")[1]
     assert "age_group" in report and "f1_gap" in report  # the per-group fairness table
     html = report.split("html: ")[1].split()[0]

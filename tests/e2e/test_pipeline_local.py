@@ -1,6 +1,7 @@
-"""The whole training pipeline through ``affectops pipeline run --local`` (kfp.local, STYLE §4 level 3):
-a tiny synthetic cohort is versioned, validated, split, trained on, evaluated, registered and promoted,
-with MLflow on SQLite in ``tmp_path``."""
+"""The whole hearing-loss training pipeline with ``kfp.local`` (STYLE §4 level 3): a tiny synthetic
+cohort is versioned, validated, split, trained on, evaluated, registered and promoted, with MLflow on
+SQLite. The promoted run is the session's shared one, the tiny demo's (tests/e2e/conftest.py); the
+retraining run has parameters of its own (the lineage of a monitoring breach) and runs here."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
+from e2e_support import DemoRun
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from affectops.cli import app
 from components.registry import CHALLENGER, CHAMPION, list_versions
 from core.settings import load_settings
 from models.hearing_loss.synth import SynthConfig, synthesize
@@ -26,53 +26,28 @@ TINY_MODEL = {"gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "epochs"
 
 
 def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hearing_loss_demo: DemoRun,
 ) -> None:
-    monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.delenv("AFFECTOPS_DVC_REMOTE", raising=False)
-    monkeypatch.delenv("AFFECTOPS_S3_ENDPOINT_URL", raising=False)
-    cohort = tmp_path / "tiny-cohort"  # unsplit: the pipeline's split step makes the folds
-    synthesize(SynthConfig(subjects=10, session_seconds=(300.0, 400.0), seed=0), cohort)
-
-    result = CliRunner().invoke(
-        app,
-        [
-            "pipeline",
-            "run",
-            "--local",
-            "--dataset-uri",
-            str(cohort),
-            "--param",
-            f"overrides={json.dumps(TINY_MODEL)}",
-            "--param",
-            "promote=true",
-            "--param",
-            'gate_thresholds={"quality": {"f1": 0.0}}',
-        ],
-    )
-    assert result.exit_code == 0, result.output + repr(result.exception)
-
-    (version,) = list_versions("hearing_loss", settings=load_settings())
+    settings = hearing_loss_demo.settings
+    (version,) = list_versions("hearing_loss", settings=settings)
     assert set(version.aliases) == {CHALLENGER, CHAMPION}
     assert len(version.tags["dataset_version"]) == 32  # the DVC content hash of the cohort
     assert version.tags["pipeline_run_id"] and version.tags["training_run_id"]
     assert version.tags["gate.passed"] == "true" and version.tags["gate.quality.passed"] == "true"
-    training_run = MlflowClient(load_settings().mlflow_tracking_uri).get_run(version.tags["training_run_id"])
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    training_run = client.get_run(version.tags["training_run_id"])
     assert training_run.data.tags["dataset_version"] == version.tags["dataset_version"]
     assert any(key.startswith("finetune") for key in training_run.data.metrics)  # per-epoch metrics
     # one run holds it all: the model, its evaluation, plots, Data Docs and the monitoring reference
     assert version.run_id == version.tags["training_run_id"]
     assert "f1" in training_run.data.metrics and "accuracy" in training_run.data.metrics
-    client = MlflowClient(load_settings().mlflow_tracking_uri)
     top = {a.path for a in client.list_artifacts(version.run_id)}
     assert {"evaluation.json", "plots", "data_docs", "reference"} <= top
     assert "plots/f1_by_age_group.png" in {a.path for a in client.list_artifacts(version.run_id, "plots")}
     assert [a.path for a in client.list_artifacts(version.run_id, "reference")] == [
         "reference/reference.parquet"
     ]
-    root = tmp_path / "home" / "kfp-local"
-    (docs,) = root.glob("*/validate-data/data_docs")
+    (docs,) = hearing_loss_demo.run_dir.glob("validate-data/data_docs")
     assert "<html" in docs.read_text().lower()
 
 
@@ -89,7 +64,9 @@ def test_a_monitoring_breach_starts_the_pipeline_with_the_window_in_its_lineage(
     monkeypatch.delenv("AFFECTOPS_KFP_HOST", raising=False)
     monkeypatch.delenv("AFFECTOPS_INFERENCE_LOG_REMOTE", raising=False)
     cohort = tmp_path / "tiny-cohort"
-    synthesize(SynthConfig(subjects=10, session_seconds=(300.0, 400.0), seed=1), cohort)
+    # what this run is about is its lineage, not its model: 10 subjects (2 per fold) in short sessions
+    # of 5-6 segments (at least 4 give every subject the quiet segment its anchor needs)
+    synthesize(SynthConfig(subjects=10, session_seconds=(160.0, 190.0), seed=1), cohort)
     window = {"start": "2026-11-01T00:00:00+00:00", "end": "2026-11-08T00:00:00+00:00", "rows": 500}
     breach = Breach("drift_share", "overall", 0.8, 0.5, "ceiling")
     result = MonitoringResult(report={"window": window}, breaches=[breach], alerts=None)

@@ -1,0 +1,49 @@
+"""Shared end-to-end runs: each family's training pipeline runs once per session (a kfp.local run costs
+a minute or two, mostly a process and its imports per task), and every test that needs such a run
+asserts on the shared one. Read-only: a test that writes (serves, logs, reports) uses a home of its own
+and reads the shared registry through its MLflow URI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from e2e_support import DemoRun
+
+# the demo at its tiny size (affectops/demo.py SIZES): every step of the main job; 15 minutes before
+# it is declared hung on a loaded 2-core machine
+DEMO_TIMEOUT_S = 900
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    """This environment with ``home`` as AFFECTOPS_HOME and every endpoint at its embedded default."""
+    env = {**os.environ, "AFFECTOPS_HOME": str(home)}
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "AFFECTOPS_DVC_REMOTE",
+        "AFFECTOPS_S3_ENDPOINT_URL",
+        "AFFECTOPS_KFP_HOST",
+        "AFFECTOPS_INFERENCE_LOG_REMOTE",
+    ):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def hearing_loss_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The hearing-loss family's shared pipeline run: the tiny demo's (tests/e2e/test_demo.py says why
+    its sizes are what they are). Used by test_demo.py (its printed steps and verdicts) and
+    test_pipeline_local.py (the registered version, its tags and artifacts)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    done = subprocess.run(
+        [sys.executable, "-m", "affectops", "demo", "--size", "tiny"],
+        env=_clean_env(home),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return DemoRun(home, done.stdout)
