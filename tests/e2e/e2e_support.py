@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from core.settings import Settings, load_settings
+from models import get_family
 
 
 @dataclass(frozen=True)
@@ -25,3 +27,42 @@ class DemoRun:
         """The demo's kfp.local run (``<home>/kfp-local/<run>``)."""
         (run_dir,) = (self.home / "kfp-local").iterdir()
         return run_dir
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One ``affectops pipeline run --local``: the dataset it was given, its run directory and the
+    settings of its registry (MLflow on SQLite under ``settings.home``)."""
+
+    dataset: Path
+    run_dir: Path
+    settings: Settings
+
+
+# The expression family's shared data: videos of world 0 with ~17 expressions each (a video's class mix
+# is not one or two of them); 60 videos, so the held-out fold (~12 videos, the monitoring reference)
+# tells two traffic windows apart (test_expression_monitoring.py)
+EXPRESSION_DATA: dict[str, Any] = {
+    "videos": 60,
+    "frames": (200, 300),
+    "episode_frames": 15.0,
+    "features": ("mae", "fbank"),
+    "class_prior": (1.0,) * 8,
+    "seed": 0,
+    "world_seed": 0,
+}
+
+
+def as_overrides(config: Any) -> dict[str, Any]:
+    """The fields of a family config that differ from its defaults, as pipeline ``overrides`` (tuples
+    comma-joined, as the CLI and pipeline parameters write them)."""
+    default = type(config)()
+    out = {}
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if value != getattr(default, field.name):
+            out[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else value
+    return out
+
+
+EXPRESSION_MODEL = as_overrides(get_family("expression").train.tiny())

@@ -1,45 +1,38 @@
 """The expression family's production monitoring, end to end: its champion served with the inference
 logger, two windows of traffic through the sink, and `affectops monitor report` on each with the
-family's own monitoring config (prediction drift of the class distribution, no age groups)."""
+family's own monitoring config (prediction drift of the class distribution, no age groups).
+
+The champion is the shared pipeline run's (tests/e2e/conftest.py): trained on 4 folds of 60 videos of
+world 0, promoted by the family's gate, its held-out fold (~12 videos) registered as the monitoring
+reference."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from e2e_support import EXPRESSION_DATA, PipelineRun
 
 from affectops.local_services import free_port, running, send, wait_stored
+from components.registry import CHAMPION, list_versions
 from models import get_family
-from models.common.tracking import NullTracker
 from models.contract import Request
 
 pytestmark = pytest.mark.e2e
 
 FAMILY = "expression"
 SPEC = get_family(FAMILY)
-FEATURES = ("mae", "fbank")
-TINY = get_family("expression").train.tiny()
 UNIFORM = (1.0,) * 8
 HAPPY = (1.0, 1.0, 1.0, 1.0, 10.0, 1.0, 1.0, 1.0)  # happiness (class 4) from 1/8 to 10/17 of episodes
 
 
 def _dataset(root: Path, *, videos: int, seed: int, prior: tuple[float, ...]) -> Path:
-    """New videos (and subjects) of the world the model was trained on (``world_seed`` 0)."""
-    config = SPEC.data.synth_config(
-        videos=videos,
-        frames=(200, 300),
-        episode_frames=15.0,  # ~17 expressions per video: a video's class mix is not one or two of them
-        features=FEATURES,
-        class_prior=prior,
-        seed=seed,
-        world_seed=0,
-    )
+    """New videos (and subjects) of the world the model was trained on, made like its training data."""
+    config = SPEC.data.synth_config(**{**EXPRESSION_DATA, "videos": videos, "class_prior": prior, "seed": seed})
     SPEC.data.synthesize(config, root)
     SPEC.data.partitions.split(root, 5, seed)
     return root
@@ -55,38 +48,28 @@ def _requests(data: Path, prefix: str) -> list[Request]:
 
 
 def _report(start: datetime, end: datetime, out: Path) -> tuple[int, str, dict]:
-    command = [sys.executable, "-m", "affectops", "monitor", "report", "--model", FAMILY]
-    command += ["--start", start.isoformat(), "--end", end.isoformat(), "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    """`affectops monitor report` on the window: its exit code, output and report. In this process
+    (typer's runner), not a child's: a child spends more on its imports than on the report."""
+    from typer.testing import CliRunner
+
+    from affectops.cli import app
+
+    command = ["monitor", "report", "--model", FAMILY, "--start", start.isoformat(), "--end", end.isoformat()]
+    done = CliRunner().invoke(app, [*command, "--out", str(out)])
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
-    return done.returncode, done.stdout + done.stderr, report
+    return done.exit_code, done.output + repr(done.exception), report
 
 
 def test_served_expression_traffic_is_reported_with_the_familys_monitoring(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    expression_pipeline_run: PipelineRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from components.promotion import promote
-    from components.reference import reference_frame
-    from components.registry import log_and_register
-    from core.registry import REFERENCE_ARTIFACT
-    from core.settings import load_settings
-
+    # serving, the sink, reports and alerts in a home of this test's; the registry is the shared run's
     monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", expression_pipeline_run.settings.mlflow_tracking_uri)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.chdir(tmp_path)
-    settings = load_settings()
-
-    # the champion: trained on 4 folds, its held-out fold (~12 videos) as the monitoring reference
-    data = _dataset(tmp_path / "train", videos=60, seed=0, prior=UNIFORM)
-    model = SPEC.train.train(TINY, data, NullTracker(), out_dir=tmp_path / "model", holdout=0, device="cpu")
-    evaluation = SPEC.evaluate.evaluate(SPEC.train.load(model), data, 0)
-    reference = tmp_path / "reference.parquet"
-    reference_frame(FAMILY, model, data, 0).to_parquet(reference)
-    version = log_and_register(
-        FAMILY, model, evaluation, run_name="v1", artifacts={REFERENCE_ARTIFACT: reference}, settings=settings
-    )
-    assert promote(FAMILY, version.version, SPEC.evaluate.gates, settings=settings).promoted
+    (version,) = list_versions(FAMILY, settings=expression_pipeline_run.settings)
+    assert CHAMPION in version.aliases, "precondition: the shared run's model cleared the family's gate"
 
     # Without drift the verdict is a 5% test (a permutation null over subjects): with fixed seeds it is
     # one draw, and this one (distance 0.11 against a chance level of 0.18 when written) sits far enough
@@ -113,8 +96,8 @@ def test_served_expression_traffic_is_reported_with_the_familys_monitoring(
             sent += len(requests)
             wait_stored(sink, 2 * sent)  # request and response events
             spans[name] = (start, datetime.now(UTC))
-            for request, answer in zip(requests, answers, strict=True):
-                assert answer["probabilities"].shape == (len(request.tensors["mae"]), 8)
+            for (_, tensors), answer in zip(requests, answers, strict=True):
+                assert answer["probabilities"].shape == (len(tensors["mae"]), 8)
             labels = np.concatenate([answer["labels"] for answer in answers])
             shares[name] = np.bincount(labels.astype(int), minlength=8) / len(labels)
     # precondition: the served model predicts happiness more often in the happier window

@@ -1,68 +1,30 @@
 """The training pipeline, unchanged, on an expression dataset with ``kfp.local``: versioned, validated,
 split, trained, evaluated, registered with its monitoring reference and plots, and gated by the
-family's own quality gate (mean F1, paper Eq. 5)."""
+family's own quality gate (mean F1, paper Eq. 5). The run is the session's shared one
+(tests/e2e/conftest.py: ``affectops pipeline run --local --param family=expression``)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from e2e_support import EXPRESSION_DATA, PipelineRun
 from mlflow import MlflowClient
 
 from components.registry import CHALLENGER, CHAMPION, list_versions
-from core.settings import load_settings
 from models import get_family
-from pipelines.runner import run_local
-from pipelines.training import training_pipeline
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning"),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FAMILY = "expression"
 SPEC = get_family(FAMILY)
-TINY_MODEL = {
-    "variant": "lstm",
-    "features": "mae,fbank",
-    "fusion_dim": 32,
-    "layers": 1,
-    "heads": 2,
-    "feedforward_dim": 64,
-    "segment_length": 32,
-    "stride": 32,
-    "classifier_hidden": "32,16",
-    "epochs": 10,
-    "batch_size": 8,
-    "lr": 2e-3,
-}
 
 
 def test_the_training_pipeline_trains_registers_and_gates_an_expression_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    expression_pipeline_run: PipelineRun,
 ) -> None:
-    monkeypatch.setenv("AFFECTOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.delenv("AFFECTOPS_DVC_REMOTE", raising=False)
-    monkeypatch.delenv("AFFECTOPS_S3_ENDPOINT_URL", raising=False)
-    dataset = tmp_path / "expression-tiny"  # unsplit: the pipeline's split step makes the folds
-    synth = SPEC.data.synth_config(
-        videos=20, frames=(200, 300), episode_frames=30.0, features=("mae", "fbank"), class_prior=(1.0,) * 8
-    )
-    SPEC.data.synthesize(synth, dataset)
-    settings = load_settings()
-
-    arguments = {
-        "dataset_uri": str(dataset),
-        "family": FAMILY,
-        "overrides": json.dumps(TINY_MODEL),
-        "promote": True,
-    }
-    run_dir = run_local(training_pipeline(), arguments, settings=settings)
-
+    settings, run_dir = expression_pipeline_run.settings, expression_pipeline_run.run_dir
     (version,) = list_versions(FAMILY, settings=settings)
     client = MlflowClient(settings.mlflow_tracking_uri)
     metrics = client.get_run(version.run_id).data.metrics
@@ -85,5 +47,6 @@ def test_the_training_pipeline_trains_registers_and_gates_an_expression_model(
     (reference_file,) = run_dir.glob("evaluate-model/reference")
     reference = pd.read_parquet(reference_file)
     held_out = SPEC.data.load(next(run_dir.glob("split-data/split")))
+    assert len(held_out) == EXPRESSION_DATA["videos"]  # every video of the dataset, split into folds
     assert len(reference) == int((held_out["fold"] == 0).sum())  # one request per held-out video
     assert reference.filter(like="labels_share_").fillna(0.0).sum(axis=1).round(6).eq(1.0).all()
