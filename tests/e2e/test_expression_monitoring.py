@@ -32,7 +32,9 @@ HAPPY = (1.0, 1.0, 1.0, 1.0, 10.0, 1.0, 1.0, 1.0)  # happiness (class 4) from 1/
 
 def _dataset(root: Path, *, videos: int, seed: int, prior: tuple[float, ...]) -> Path:
     """New videos (and subjects) of the world the model was trained on, made like its training data."""
-    config = SPEC.data.synth_config(**{**EXPRESSION_DATA, "videos": videos, "class_prior": prior, "seed": seed})
+    config = SPEC.data.synth_config(
+        **{**EXPRESSION_DATA, "videos": videos, "class_prior": prior, "seed": seed}
+    )
     SPEC.data.synthesize(config, root)
     SPEC.data.partitions.split(root, 5, seed)
     return root
