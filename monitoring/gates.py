@@ -52,8 +52,22 @@ def _fairness(read: Callable[[Mapping], Any], features: tuple[str, ...] | None =
     return each
 
 
-def _young_f1(part: Mapping) -> Any:
-    return part.get("groups", {}).get("young", {}).get("f1")
+def _group_f1(group: str) -> Callable[[Mapping], list[tuple[str, Any]]]:
+    """``f1_<group>``: a floor on one group's F1 in every sensitive feature that has that group."""
+
+    def each(report: Mapping) -> list[tuple[str, Any]]:
+        parts = report.get("fairness") or {}
+        having = [
+            (f, part["groups"][group].get("f1"))
+            for f, part in parts.items()
+            if group in part.get("groups", {})
+        ]
+        if parts and not having:
+            known = sorted({g for part in parts.values() for g in part.get("groups", {})})
+            raise ValueError(f"thresholds['f1_{group}']: no group {group!r} in the report; groups: {known}")
+        return having
+
+    return each
 
 
 def _embedding(report: Mapping) -> list[tuple[str, Any]]:
@@ -67,13 +81,13 @@ def _probe(report: Mapping) -> list[tuple[str, Any]]:
     return [("overall", {"value": None if r is None else abs(r)})]
 
 
-# threshold key -> (kind, reader giving (scope, {"value", "low"?, "high"?}) pairs)
+# threshold key -> (kind, reader giving (scope, {"value", "low"?, "high"?}) pairs); besides these,
+# ``f1_<group>`` (say ``f1_young``) is a floor on that group's F1 (``_rule``)
 RULES: dict[str, tuple[str, Callable[[Mapping], list[tuple[str, Any]]]]] = {
     "drift_share": ("ceiling", _overall(("drift_share",))),
     "feature_drift_share": ("ceiling", _overall(("features", "drifted_share"))),
     "embedding_drift_score": ("ceiling", _embedding),
     "abs_age_probe_r": ("ceiling", _probe),
-    "f1_young": ("floor", _fairness(_young_f1, ("age_group",))),
     "f1_gap": ("ceiling", _fairness(lambda part: part.get("f1_gap"))),
     "demographic_parity_difference": (
         "ceiling",
@@ -85,14 +99,14 @@ RULES: dict[str, tuple[str, Callable[[Mapping], list[tuple[str, Any]]]]] = {
 
 def check(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[Breach]:
     """Every threshold ``report`` crosses, in the order of ``thresholds``; empty when it passes."""
-    unknown = sorted(set(thresholds) - set(RULES))
+    unknown = sorted(key for key in thresholds if _rule(key) is None)
     if unknown:
-        raise ValueError(f"thresholds: unknown key(s) {unknown}; known: {sorted(RULES)}")
+        raise ValueError(f"thresholds: unknown key(s) {unknown}; known: {sorted(RULES)} and f1_<group>")
     breaches = []
     for key, threshold in thresholds.items():
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
             raise ValueError(f"thresholds[{key!r}]: must be a number, got {threshold!r}")
-        kind, read = RULES[key]
+        kind, read = _rule(key)
         for scope, ci in read(report):
             value = (ci or {}).get("value")
             if value is None:
@@ -104,3 +118,11 @@ def check(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[Br
                 interval = (low, high) if low is not None and high is not None else None
                 breaches.append(Breach(key, scope, float(value), float(limit), kind, interval))
     return breaches
+
+
+def _rule(key: str) -> tuple[str, Callable[[Mapping], list[tuple[str, Any]]]] | None:
+    if key in RULES:
+        return RULES[key]
+    if key.startswith("f1_") and len(key) > 3:
+        return "floor", _group_f1(key[3:])
+    return None

@@ -99,8 +99,10 @@ def test_missing_metrics_are_not_breaches() -> None:
 
 
 def test_bad_thresholds_name_the_key() -> None:
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['f1_yuong'\]"):
+    with pytest.raises(ValueError, match=r"thresholds\['f1_yuong'\]: no group 'yuong'"):
         check(report(), {"f1_yuong": 0.4})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['drift_shares'\]"):
+        check(report(), {"drift_shares": 0.4})
     with pytest.raises(ValueError, match=r"thresholds\['f1_gap'\]: must be a number"):
         check(report(), {"f1_gap": "0.3"})
 
@@ -206,3 +208,21 @@ def test_the_embedding_ceiling_is_raised_to_its_chance_level() -> None:
         raised.threshold == 0.76
         and raised.message == "overall: embedding_drift_score = 0.800 is above the ceiling 0.76"
     )
+
+
+def test_a_group_f1_floor_applies_to_the_group_its_key_names() -> None:
+    # f1_<group>: the family's group names come from its config, not from the gate's code
+    breaches = check(report(), {"f1_old": 0.85})
+    assert [(b.metric, b.scope, b.value, b.threshold) for b in breaches] == [
+        ("f1_old", "age_group", 0.8, 0.85),
+        ("f1_old", "gender", 0.8, 0.85),  # this report's gender part has an "old" group too
+    ]
+    assert check(report(), {"f1_old": 0.75}) == []
+
+
+def test_a_group_f1_floor_on_a_group_the_report_lacks_is_an_error_not_a_pass() -> None:
+    with pytest.raises(ValueError, match=r"f1_teen.*no group 'teen'.*\['old', 'young'\]"):
+        check(report(), {"f1_teen": 0.4})
+    assert check({"drift": {}, "fairness": {}}, {"f1_teen": 0.4}) == []  # labels not joined yet
+    with pytest.raises(ValueError, match="unknown key"):
+        check(report(), {"f1": 0.4})
