@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
+from affectops.console import Console
 from affectops.demo_traffic import serve_and_monitor
 from core.settings import Settings
 
-T = TypeVar("T")
 FAMILY = "hearing_loss"
 DATASET = "hearing_loss-demo"
 # the paper's full model (§3.2) at demo size: a narrower GRU, 3 VM pre-training epochs, the 15 of §4.3
@@ -61,20 +60,23 @@ SIZES = {
 }
 
 
-def _step(name: str, fn: Callable[[], T]) -> T:
-    print(f"... {name}", flush=True)
-    start = time.perf_counter()
-    result = fn()
-    print(f"[{time.perf_counter() - start:6.1f} s] {name}", flush=True)
-    return result
-
-
 def run_demo(
     settings: Settings, *, subjects: int | None = None, seed: int = 0, size: str | DemoSize = "full"
 ) -> int:
     """Synthesize a cohort, run the training pipeline on it locally, print what it registered, serve and
     monitor it. ``size``: a name in ``SIZES`` or a ``DemoSize``; ``subjects`` overrides its cohort's.
+    The terminal gets a line per step and the results; the full logs go to ``<home>/logs/demo-*.log``.
     Exit code."""
+    log = settings.home / "logs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}.log"
+    with Console(log) as console:
+        code = _run(console, settings, subjects=subjects, seed=seed, size=size)
+        console.print(f"full logs of this run: {log}")
+    return code
+
+
+def _run(
+    console: Console, settings: Settings, *, subjects: int | None, seed: int, size: str | DemoSize
+) -> int:
     from mlflow import MlflowClient
 
     from components.registry import list_versions
@@ -90,7 +92,8 @@ def run_demo(
     # 6-minute sessions instead of one hour: the same format and effects, minutes not hours; enough
     # subjects that every fold holds positives of every age group, so the fairness gate has data
     config = replace(spec.data.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
-    _step(f"synthesize {subjects} subjects -> {cohort}", lambda: spec.data.synthesize(config, cohort))
+    console.print(f"affectops demo: the {FAMILY} family, seed {seed}, everything under {settings.home}")
+    console.step(f"synthesize {subjects} subjects -> {cohort}", lambda: spec.data.synthesize(config, cohort))
     arguments = {
         "dataset_uri": str(cohort),
         "family": FAMILY,
@@ -100,19 +103,20 @@ def run_demo(
         "holdout": str(HOLDOUT_FOLD),
         "promote": True,
     }
-    run_dir = _step(
+    run_dir = console.step(
         "training pipeline (kfp.local): version, validate, split, train, evaluate, register, promote",
         lambda: run_local(training_pipeline(), arguments, settings=settings),
+        tasks=True,
     )
     version = list_versions(FAMILY, settings=settings)[-1]
     metrics = MlflowClient(settings.mlflow_tracking_uri).get_run(version.run_id).data.metrics
-    print()
-    print(spec.data.format_summary(spec.data.summarize(cohort)))
-    print(
+    console.print()
+    console.print(spec.data.format_summary(spec.data.summarize(cohort)))
+    console.print(
         f"dataset version (DVC content hash): {version.tags.get('dataset_version')} on {settings.dvc_remote}"
     )
-    _print_scores(metrics)
-    print(f"registered: {version.model_uri} (aliases: {', '.join(version.aliases) or 'none'})")
+    _print_scores(console, metrics)
+    console.print(f"registered: {version.model_uri} (aliases: {', '.join(version.aliases) or 'none'})")
     gate_keys = [
         k for k in version.tags if k.startswith("gate.") and k.endswith(".passed") and k != "gate.passed"
     ]
@@ -120,54 +124,64 @@ def run_demo(
         name = key[len("gate.") : -len(".passed")]
         reasons = version.tags.get(f"gate.{name}.reasons") or ""
         verdict = "passed" if version.tags[key] == "true" else f"FAILED: {reasons}"
-        print(f"  gate {name}: {verdict}")
+        console.print(f"  gate {name}: {verdict}")
     champion = [v.version for v in list_versions(FAMILY, settings=settings) if "champion" in v.aliases]
-    print(f"champion: {FAMILY} version {champion[0] if champion else 'none'}")
-    _print_reports(run_dir, settings)
+    console.print(f"champion: {FAMILY} version {champion[0] if champion else 'none'}")
     if not champion:
-        print("no champion to serve: the version failed a gate (see above)")
+        console.print("no champion to serve: the version failed a gate (see above)")
+        _print_next(console, run_dir, settings)
         return 1
-    print()
-    return _step(
-        "serve the champion, send held-out and drifted traffic, report drift and fairness",
-        lambda: serve_and_monitor(
-            settings,
-            run_dir / "split-data" / "split",
-            HOLDOUT_FOLD,
-            seed=seed,
-            subjects=subjects,
-            reference_like_subjects=size.reference_like_subjects,
-        ),
+    console.print()
+    code = serve_and_monitor(
+        console,
+        settings,
+        run_dir / "split-data" / "split",
+        HOLDOUT_FOLD,
+        seed=seed,
+        subjects=subjects,
+        reference_like_subjects=size.reference_like_subjects,
     )
+    _print_next(console, run_dir, settings)
+    return code
 
 
-def _print_scores(metrics: dict[str, float]) -> None:
+def _print_scores(console: Console, metrics: dict[str, float]) -> None:
     groups = ", ".join(f"{g} {_pct(metrics.get(f'f1_{g}'))}{_ci(metrics, f'f1_{g}')}" for g in AGE_GROUPS)
-    print(
+    console.print(
         f"held-out fold {HOLDOUT_FOLD}: F1 {_pct(metrics.get('f1'))} "
         f"(coin flip {_pct(metrics.get('random_f1'))}); "
         f"per age group: {groups}; largest gap {_pct(metrics.get('f1_gap'))}{_ci(metrics, 'f1_gap')}"
     )
     if "age_probe_r" in metrics:
-        print(f"age probe (Fig. 5): Pearson r {metrics['age_probe_r']:.2f}, p {metrics['age_probe_p']:.2f}")
+        console.print(
+            f"age probe (Fig. 5): Pearson r {metrics['age_probe_r']:.2f}, p {metrics['age_probe_p']:.2f}"
+        )
     else:
-        print(
+        console.print(
             f"age probe (Fig. 5): n/a, {int(metrics.get('age_probe_subjects', 0))} held-out subjects "
             "(needs 3)"
         )
 
 
-def _print_reports(run_dir: Path, settings: Settings) -> None:
-    print(f"pipeline artifacts: {run_dir}")
+def _print_next(console: Console, run_dir: Path, settings: Settings) -> None:
+    """Where to look next: the pipeline's reports, the MLflow UI, the Evidently UI."""
+    from monitoring.report import workspace_dir
+
+    console.print()
+    console.print("where to look next:")
     for pattern, what in (
-        ("validate-data/data_docs", "Great Expectations Data Docs"),
+        ("validate-data/data_docs/**/index.html", "Great Expectations Data Docs"),
         ("evaluate-model/report", "evaluation report (JSON)"),
     ):
         for path in sorted(run_dir.glob(pattern)):
-            print(f"  {what}: {path}")
-    print(
-        f"MLflow: {settings.mlflow_tracking_uri} "
-        f"(browse: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri})"
+            console.print(f"  {what}: {path}")
+    console.print(
+        f"  MLflow UI: mlflow ui --backend-store-uri {settings.mlflow_tracking_uri} --port 5000, then "
+        f"http://127.0.0.1:5000/#/models/{FAMILY} (the versions, their gate tags and the champion alias)"
+    )
+    console.print(
+        f"  Evidently UI: affectops monitor ui --port 8000, then http://127.0.0.1:8000 (project {FAMILY}: "
+        f"the windows' drift and fairness reports; workspace {workspace_dir(settings.home)})"
     )
 
 

@@ -8,6 +8,7 @@ reported: drift must show in the second and not in the first.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affectops.console import Console
 from affectops.local_services import free_port, running, send, wait_stored
 from core.settings import Settings
 
@@ -73,6 +75,7 @@ def _drift_line(name: str, result) -> str:
 
 
 def serve_and_monitor(
+    console: Console,
     settings: Settings,
     split: Path,
     holdout: int,
@@ -96,24 +99,34 @@ def serve_and_monitor(
     logs = settings.home / "logs"
     sink_args = ["monitor", "sink", "--port", str(sink_port), "--compact-interval", "5"]
     serve_args = ["serve", f"{FAMILY}@champion", "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
-    with (
-        running(sink_args, logs / "sink.log", f"{sink_url}/healthz"),
-        running([*serve_args, "--log-url", sink_url], logs / "serve.log", f"{url}/v2/models/{FAMILY}/ready"),
-    ):
-        print(f"serving {FAMILY}@champion on {url} (v2 REST), logging to the sink on {sink_url}")
+    serve_args += ["--log-url", sink_url]
+    with ExitStack() as services:
+
+        def start_services() -> None:
+            services.enter_context(running(sink_args, logs / "sink.log", f"{sink_url}/healthz"))
+            services.enter_context(running(serve_args, logs / "serve.log", f"{url}/v2/models/{FAMILY}/ready"))
+
+        console.step(f"start the model server ({FAMILY}@champion) and the inference-log sink", start_services)
+        console.print(f"   serving on {url} (v2 REST), logging to the sink on {sink_url}; logs in {logs}")
         frame = load_split(split)
         held_out = frame[frame["fold"] == holdout]
-        answers = send(url, FAMILY, list(segment_requests(split, held_out, pseudonym_prefix="demo-")))
+        requests = list(segment_requests(split, held_out, pseudonym_prefix="demo-"))
+        answers = console.step(
+            f"send the held-out fold's {len(requests)} segments through the kserve client",
+            lambda: send(url, FAMILY, requests),
+        )
         outputs = [{name: float(value.reshape(-1)[0]) for name, value in out.items()} for out in answers]
         predicted = np.array([int(out["label"]) for out in outputs])
         accuracy = float((predicted == held_out["hearing_loss"].to_numpy()).mean())
         for (_, segment), out in list(zip(held_out.iterrows(), outputs, strict=True))[:3]:
-            print(
+            console.print(
                 f"  {segment['segment_id']}: p = {out['probability']:.2f}, label {int(out['label'])} "
                 f"(truth {int(segment['hearing_loss'])}), "
                 f"age estimate {out.get('age_estimate', float('nan')):.0f} (true age {int(segment['age'])})"
             )
-        print(f"held-out slice over the kserve client: accuracy {accuracy:.3f} on {len(held_out)} segments")
+        console.print(
+            f"held-out slice over the kserve client: accuracy {accuracy:.3f} on {len(held_out)} segments"
+        )
         sent = len(held_out)
         wait_stored(sink_url, 2 * sent)  # logged before the first window opens: windows are by log time
 
@@ -125,20 +138,26 @@ def serve_and_monitor(
             cohort = _cohort(settings, f"traffic-{window_seed}", window_seed, size)
             requests, labels = _traffic(cohort, f"w{window_seed}-", young_share=young_share, seed=window_seed)
             start = datetime.now(UTC)
-            send(url, FAMILY, requests)
+            console.step(
+                f"send the {name}: {len(requests)} requests of {labels.shape[0]} subjects",
+                lambda requests=requests: send(url, FAMILY, requests),
+            )
             sent += len(requests)
             wait_stored(sink_url, 2 * sent)
             windows[name] = (start, datetime.now(UTC))
             add_labels(labels, store)
-            print(f"sent {len(requests)} requests of {labels.shape[0]} subjects as the {name}; labels added")
 
-    print()
     for name, (start, end) in windows.items():
-        result = report_window(FAMILY, settings=settings, store_root=store, start=start, end=end)
-        print(f"=== {name}")
-        print(format_result(result))
+        result = console.step(
+            f"monitoring report on the {name} (drift, fairness by age group, age probe)",
+            lambda start=start, end=end: report_window(
+                FAMILY, settings=settings, store_root=store, start=start, end=end
+            ),
+        )
+        console.print(f"=== {name}")
+        console.print(format_result(result))
+        console.print()
         windows[name] = result
-    print()
     for name, result in windows.items():
-        print(_drift_line(name, result))
+        console.print(_drift_line(name, result))
     return 0

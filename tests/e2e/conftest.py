@@ -49,7 +49,10 @@ def hearing_loss_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         text=True,
         timeout=DEMO_TIMEOUT_S,
     )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    logs = sorted((home / "logs").glob("demo-*.log"))
+    assert done.returncode == 0, (
+        done.stdout[-4000:] + done.stderr[-4000:] + "".join(log.read_text()[-4000:] for log in logs)
+    )
     return DemoRun(home, done.stdout)
 
 

@@ -43,3 +43,22 @@ def test_demo_runs_the_training_pipeline_and_reports_what_it_registered(hearing_
     assert "age_group" in report and "f1_gap" in report  # the per-group fairness table
     html = report.split("html: ")[1].split()[0]
     assert Path(html).is_file()
+
+
+def test_demo_output_is_for_reading_and_its_logs_are_in_a_file(hearing_loss_demo: DemoRun) -> None:
+    out = hearing_loss_demo.stdout
+    # a line per step with its time, kfp.local's tasks as they finish, then the results
+    assert out.count("-> ") == out.count("   done in ") >= 8
+    for task in ("validate-data", "train-model", "evaluate-model", "register-model"):
+        assert any(line.split()[:1] == [task] for line in out.splitlines()), task
+    # the executor JSON, the child processes' and the HTTP clients' logs went to the file it names
+    assert "Executing task" not in out and "HTTP Request" not in out and "executor_input" not in out
+    log = Path(out.split("full logs of this run: ")[1].split()[0])
+    assert log.parent == hearing_loss_demo.home / "logs"
+    logged = log.read_text()
+    assert "Executing task" in logged and "finished with status" in logged
+    assert "gate fairness: passed" in logged  # what the terminal showed is in the log too
+    # where to look next: both UIs with their commands and pages
+    assert "mlflow ui --backend-store-uri sqlite:///" in out
+    assert "http://127.0.0.1:5000/#/models/hearing_loss" in out
+    assert "affectops monitor ui --port 8000, then http://127.0.0.1:8000" in out

@@ -98,8 +98,8 @@ def test_served_expression_traffic_is_reported_with_the_familys_monitoring(
             sent += len(requests)
             wait_stored(sink, 2 * sent)  # request and response events
             spans[name] = (start, datetime.now(UTC))
-            for (_, tensors), answer in zip(requests, answers, strict=True):
-                assert answer["probabilities"].shape == (len(tensors["mae"]), 8)
+            for request, answer in zip(requests, answers, strict=True):
+                assert answer["probabilities"].shape == (len(request.tensors["mae"]), 8)
             labels = np.concatenate([answer["labels"] for answer in answers])
             shares[name] = np.bincount(labels.astype(int), minlength=8) / len(labels)
     # precondition: the served model predicts happiness more often in the happier window
