@@ -26,7 +26,7 @@ data = typer.Typer(
 )
 app.add_typer(data, name="data")
 registry = typer.Typer(
-    help="MLflow model registry: register a model, gate and promote a version, list versions.",
+    help="MLflow model registry: register, gate and promote versions, list them, guard `champion`.",
     no_args_is_help=True,
 )
 app.add_typer(registry, name="registry")
@@ -582,6 +582,55 @@ def registry_list(family: Name) -> None:
         aliases = ",".join(info.aliases) or "-"
         gate_result = info.tags.get("gate.passed", "not gated")
         typer.echo(f"{info.name}\t{info.version}\t{aliases}\tgate={gate_result}\trun={info.run_id}")
+
+
+@registry.command("guard")
+def registry_guard(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8095,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="URL MLflow delivers to (default: AFFECTOPS_REGISTRY_GUARD_URL, else http://HOST:PORT/)."
+        ),
+    ] = None,
+    alert_webhook: Annotated[str | None, typer.Option(help="Also POST each alert here as JSON.")] = None,
+    register: Annotated[
+        bool, typer.Option(help="Register (or update) the MLflow webhook on start-up.")
+    ] = True,
+) -> None:
+    """Hold `champion` aliases set in the MLflow UI to the gates: serve MLflow's signed webhook deliveries.
+
+    The HMAC secret comes from AFFECTOPS_REGISTRY_GUARD_SECRET (never an option: it would show in `ps`).
+    """
+    import logging
+    import os
+
+    from components.registry_guard import Guard, Refused, Unavailable, server
+
+    secret = os.environ.get("AFFECTOPS_REGISTRY_GUARD_SECRET", "")
+    if not secret:
+        _fail("set AFFECTOPS_REGISTRY_GUARD_SECRET to the webhook's HMAC secret")
+    # the guard retries MLflow itself, with a short backoff; MLflow's own retries would hold a delivery
+    # for minutes
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    guard = Guard(load_settings(), secret, alert_webhook=alert_webhook)
+    httpd = server(guard, host, port)
+    target = url or os.environ.get("AFFECTOPS_REGISTRY_GUARD_URL") or f"http://{host}:{httpd.server_port}/"
+    if register:
+        try:
+            typer.echo(f"MLflow webhook {guard.ensure_webhook(target)} delivers to {target}")
+        except (Refused, Unavailable) as err:
+            _fail(f"could not register the MLflow webhook for {target}: {err}")
+    typer.echo(f"registry guard listening on {host}:{httpd.server_port}")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
 
 
 Profile = Annotated[
