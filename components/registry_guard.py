@@ -74,6 +74,7 @@ class Outcome:
     version: int | None
     champion: int | None  # where ``champion`` points afterwards
     reasons: list[str] = field(default_factory=list)
+    deployed: str | None = None  # where the deploy step put the promoted version's InferenceService
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -148,6 +149,7 @@ class Guard:
         attempts: int = 4,
         backoff_s: float = 0.5,
         gates_of: Callable[[str], Mapping[str, Mapping[str, float]]] | None = None,
+        deploy: Callable[[str, int, int | None], str] | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the guard needs the webhook's HMAC secret (AFFECTOPS_REGISTRY_GUARD_SECRET)")
@@ -157,6 +159,8 @@ class Guard:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.gates_of = gates_of or _family_gates
+        # (family, promoted version, the champion it replaces) -> where its InferenceService went
+        self.deploy = deploy
         self._lock = threading.Lock()
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
@@ -235,7 +239,9 @@ class Guard:
             move_champion(
                 family, version, recorded, recorded, "promote", why, self.settings, by=SET_IN_MLFLOW
             )
-            return Outcome("promoted", family, version, version)
+            return Outcome(
+                "promoted", family, version, version, deployed=self._deploy(family, version, recorded)
+            )
         mlflow_client = client(self.settings)
         if recorded is None:
             mlflow_client.delete_registered_model_alias(family, CHAMPION)
@@ -252,6 +258,16 @@ class Guard:
         # last: the history's event says the attempt has been handled in full
         record_event(family, version, recorded, None, "rejected", why, self.settings, by=SET_IN_MLFLOW)
         return Outcome("reverted", family, version, recorded, reasons)
+
+    def _deploy(self, family: str, version: int, replaced: int | None) -> str | None:
+        """The deploy step after a pass; its failure leaves the promotion standing and is logged."""
+        if self.deploy is None:
+            return None
+        try:
+            return self.deploy(family, version, replaced)
+        except Exception as err:  # the version passed its gates: a failed deploy is a deploy problem
+            log.error("deploying %s version %d failed: %s", family, version, err)
+            return f"failed: {err}"
 
     def _alert(
         self,

@@ -195,11 +195,18 @@ def test_a_failing_version_set_as_champion_in_mlflow_is_put_back(registry: Regis
     assert f"rejected\tversion {failing}\treplaced {champion}" in history_out.output
 
 
-def test_a_passing_version_set_as_champion_in_mlflow_stays_and_is_recorded(registry: Registry) -> None:
+def test_a_passing_version_set_as_champion_in_mlflow_stays_is_recorded_and_deployed(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from affectops.cli import guard_deploy_step
     from components.promotion import history
 
     settings = load_settings()
-    passing = registry.versions["passing"]
+    passing, champion = registry.versions["passing"], registry.versions["champion"]
+    step = guard_deploy_step(settings, out_dir=tmp_path, apply=False, canary_percent=10, profile=None)
+    monkeypatch.setattr(registry.guard, "deploy", step)
     _set_alias_over_rest(registry, passing)
     _wait_for(lambda: history(FAMILY, settings=settings)[-1].version == passing)
     event = history(FAMILY, settings=settings)[-1]
@@ -207,7 +214,12 @@ def test_a_passing_version_set_as_champion_in_mlflow_stays_and_is_recorded(regis
     time.sleep(1.5)  # the guard's own alias write is delivered too: it must not move the alias again
     assert _champion() == passing and history(FAMILY, settings=settings)[-1] == event
     out = CliRunner().invoke(app, ["registry", "history", FAMILY]).output
-    assert f"promote\tversion {passing}\treplaced {registry.versions['champion']}\tset in MLflow" in out
+    assert f"promote\tversion {passing}\treplaced {champion}\tset in MLflow" in out
+    # the deploy step followed: the InferenceService `serve deploy` writes, a canary as it replaces one
+    isvc = yaml.safe_load((tmp_path / f"{FAMILY}-{passing}.yaml").read_text())
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert isvc["metadata"]["labels"]["affectops.io/model-version"] == str(passing)
 
 
 def _state() -> tuple:
