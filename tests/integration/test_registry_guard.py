@@ -305,7 +305,7 @@ def test_mlflow_unreachable_is_retried_and_never_a_pass(registry: Registry, free
     not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (make install)"
 )
 def test_the_mlflow_ui_model_version_page_shows_the_model_card(registry: Registry, tmp_path: Path) -> None:
-    version = registry.versions["champion"]
+    version = registry.versions["failing"]  # its card carries a failed gate and the guard's note
     page = f"{registry.mlflow_url}/#/models/{FAMILY}/versions/{version}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     screenshot = (SCREENSHOTS / "mlflow-model-version-card.png").resolve()
@@ -319,12 +319,13 @@ def test_the_mlflow_ui_model_version_page_shows_the_model_card(registry: Registr
     subprocess.run(
         [*common, f"--screenshot={screenshot}", page], capture_output=True, timeout=120, check=True
     )
-    # the card's Markdown, rendered by the UI: its headings and the version's values
+    # the card's Markdown, rendered by the UI: its headings, the version's values, the verdicts
     for text in (
         f"{FAMILY} version {version}",
-        "The paper",
         "Per-group metrics and fairness gaps",
         "md5-guard",
+        "more than 0.05 below the champion",
+        "the registry guard put the alias back",
     ):
         assert text in dom.stdout, text
     assert screenshot.stat().st_size > 10_000
