@@ -26,7 +26,7 @@ data = typer.Typer(
 )
 app.add_typer(data, name="data")
 registry = typer.Typer(
-    help="MLflow model registry: register a model, gate and promote a version, list versions.",
+    help="MLflow model registry: register, gate and promote versions, list them, guard `champion`.",
     no_args_is_help=True,
 )
 app.add_typer(registry, name="registry")
@@ -588,6 +588,107 @@ Profile = Annotated[
     str | None,
     typer.Option(help="Cluster profile of pipelines/configs/cluster.yaml (default: its default_profile)."),
 ]
+
+
+def guard_deploy_step(
+    settings, *, out_dir: Path | None, apply: bool, canary_percent: int | None, profile: str | None
+):
+    """The guard's deploy step: ``(family, version, replaced champion) -> where it went``, the
+    InferenceService `serve deploy` writes, with the canary when the version replaces a champion."""
+    from dataclasses import replace
+
+    from core.registry import version_uri
+    from pipelines.cluster import load_cluster
+    from serving.deploy import build_inference_service, deploy, resolve_model
+
+    cluster = load_cluster(profile)
+
+    def step(family: str, version: int, replaced: int | None) -> str:
+        resolved = resolve_model(
+            version_uri(family, version), settings, artifacts_destination=cluster.mlflow_artifacts
+        )
+        # the alias already points at this version: the champion it replaces is the recorded one
+        isvc = build_inference_service(
+            replace(resolved, champion=replaced),
+            family=family,
+            cluster=cluster,
+            canary_percent=canary_percent,
+            logger_url=cluster.sink_url,
+            settings=settings,
+        )
+        out = None if out_dir is None else Path(out_dir) / f"{family}-{version}.yaml"
+        deploy(isvc, apply=apply, out=out)
+        return f"{out or isvc.metadata.name}{' (applied)' if apply else ''}"
+
+    return step
+
+
+@registry.command("guard")
+def registry_guard(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8095,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="URL MLflow delivers to (default: AFFECTOPS_REGISTRY_GUARD_URL, else http://HOST:PORT/)."
+        ),
+    ] = None,
+    alert_webhook: Annotated[str | None, typer.Option(help="Also POST each alert here as JSON.")] = None,
+    register: Annotated[
+        bool, typer.Option(help="Register (or update) the MLflow webhook on start-up.")
+    ] = True,
+    deploy_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="After a pass, write the InferenceService (as `serve deploy`) into this directory."
+        ),
+    ] = None,
+    deploy_apply: Annotated[
+        bool, typer.Option("--deploy-apply", help="After a pass, also apply it (needs KServe RBAC).")
+    ] = False,
+    canary_percent: Annotated[
+        int | None, typer.Option(help="Canary traffic share of a deployed version that replaces a champion.")
+    ] = None,
+    profile: Profile = None,
+) -> None:
+    """Hold `champion` aliases set in the MLflow UI to the gates: serve MLflow's signed webhook deliveries.
+
+    The HMAC secret comes from AFFECTOPS_REGISTRY_GUARD_SECRET (never an option: it would show in `ps`).
+    """
+    import logging
+    import os
+
+    from components.registry_guard import Guard, Refused, Unavailable, server
+
+    secret = os.environ.get("AFFECTOPS_REGISTRY_GUARD_SECRET", "")
+    if not secret:
+        _fail("set AFFECTOPS_REGISTRY_GUARD_SECRET to the webhook's HMAC secret")
+    # the guard retries MLflow itself, with a short backoff; MLflow's own retries would hold a delivery
+    # for minutes
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    deploy = None
+    if deploy_out is not None or deploy_apply:
+        deploy = guard_deploy_step(
+            settings, out_dir=deploy_out, apply=deploy_apply, canary_percent=canary_percent, profile=profile
+        )
+    guard = Guard(settings, secret, alert_webhook=alert_webhook, deploy=deploy)
+    httpd = server(guard, host, port)
+    target = url or os.environ.get("AFFECTOPS_REGISTRY_GUARD_URL") or f"http://{host}:{httpd.server_port}/"
+    if register:
+        try:
+            typer.echo(f"MLflow webhook {guard.ensure_webhook(target)} delivers to {target}")
+        except (Refused, Unavailable) as err:
+            _fail(f"could not register the MLflow webhook for {target}: {err}")
+    typer.echo(f"registry guard listening on {host}:{httpd.server_port}")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
 
 
 @pipeline_app.command("compile")

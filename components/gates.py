@@ -28,6 +28,7 @@ class GateResult:
     passed: bool
     reasons: list[str]  # one line per failed check; empty when passed
     checks: dict[str, float | None]  # the value each threshold was compared with (None: missing)
+    failed: tuple[str, ...] = ()  # the threshold keys whose check failed, in threshold order
 
     def describe(self) -> str:
         return "passed" if self.passed else "failed: " + "; ".join(self.reasons)
@@ -51,6 +52,35 @@ def _interval(report: Mapping[str, Any], key: str) -> str:
     return "" if low is None or high is None else f" (95% CI {low:.4f} to {high:.4f})"
 
 
+def _check(
+    report: Mapping[str, Any],
+    key: str,
+    threshold: float,
+    champion: Mapping[str, Any] | None,
+    checks: dict[str, float | None],
+) -> str | None:
+    """One threshold's check: records the compared value in ``checks``; the reason it failed, or None."""
+    if key.endswith(VS_CHAMPION):
+        metric = key[: -len(VS_CHAMPION)]
+        value = checks[key] = _value(report, metric)
+        if champion is None:
+            return None
+        best = _value(champion, metric)
+        if value is None:
+            return f"{metric}: missing from the evaluation report"
+        if best is not None and value < best - threshold:
+            return f"{metric} = {value:.4f} is more than {threshold:g} below the champion's {best:.4f}"
+        return None
+    value = checks[key] = _value(report, key)
+    if value is None:
+        return f"{key}: missing from the evaluation report"
+    if is_ceiling(key) and value > threshold:
+        return f"{key} = {value:.4f}{_interval(report, key)} is above the ceiling {threshold:g}"
+    if not is_ceiling(key) and value < threshold:
+        return f"{key} = {value:.4f}{_interval(report, key)} is below the floor {threshold:g}"
+    return None
+
+
 def gate(
     report: Mapping[str, Any],
     thresholds: Mapping[str, float],
@@ -61,30 +91,11 @@ def gate(
     A missing, None or NaN metric fails. Without a champion, ``X_vs_champion`` passes: the first
     version has nothing to be worse than.
     """
-    reasons: list[str] = []
     checks: dict[str, float | None] = {}
-    for key, threshold in thresholds.items():
-        if key.endswith(VS_CHAMPION):
-            metric = key[: -len(VS_CHAMPION)]
-            value = checks[key] = _value(report, metric)
-            if champion is None:
-                continue
-            best = _value(champion, metric)
-            if value is None:
-                reasons.append(f"{metric}: missing from the evaluation report")
-            elif best is not None and value < best - threshold:
-                reasons.append(
-                    f"{metric} = {value:.4f} is more than {threshold:g} below the champion's {best:.4f}"
-                )
-            continue
-        value = checks[key] = _value(report, key)
-        if value is None:
-            reasons.append(f"{key}: missing from the evaluation report")
-        elif is_ceiling(key) and value > threshold:
-            reasons.append(f"{key} = {value:.4f}{_interval(report, key)} is above the ceiling {threshold:g}")
-        elif not is_ceiling(key) and value < threshold:
-            reasons.append(f"{key} = {value:.4f}{_interval(report, key)} is below the floor {threshold:g}")
-    return GateResult(passed=not reasons, reasons=reasons, checks=checks)
+    failures = {key: _check(report, key, value, champion, checks) for key, value in thresholds.items()}
+    failed = tuple(key for key, reason in failures.items() if reason)
+    reasons = [reason for reason in failures.values() if reason]
+    return GateResult(passed=not failed, reasons=reasons, checks=checks, failed=failed)
 
 
 def run_gates(

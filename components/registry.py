@@ -74,11 +74,12 @@ def log_and_register(
     one): the model's config as params, ``metrics`` (the evaluation report), ``tags`` (dataset version,
     pipeline run id, ...; git commit by default), ``artifacts`` (name -> file or directory: plots,
     Data Docs, reference data) and the model as a pyfunc with the family's signature and example
-    input; registered under the family's name as ``challenger``.
+    input; registered under the family's name as ``challenger``, its model card as its description.
     """
     import mlflow.pyfunc
 
     from components.mlflow_model import ARTIFACT_KEY, FamilyModel, signature
+    from components.model_card import write_cards
     from components.tracking import mlflow_run
     from models import get_family
 
@@ -108,6 +109,7 @@ def log_and_register(
     for key, value in all_tags.items():
         mlflow_client.set_model_version_tag(family, version, key, value)
     mlflow_client.set_registered_model_alias(family, CHALLENGER, version)
+    write_cards(family, version, settings=settings)
     return describe_version(family, int(version), settings=settings)
 
 
