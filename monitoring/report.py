@@ -277,7 +277,7 @@ def save_report(
     project = found[0] if found else workspace.create_project(model, description=f"monitoring of {model}")
     for snapshot in (*snapshots.values(), *([summary] if summary is not None else [])):
         workspace.add_run(project.id, snapshot)
-    update_dashboard(workspace, project.id, model, config)
+    update_dashboard(workspace, project.id, model, config, report)
     paths["workspace"] = workspace_dir(home)
     return {name: str(path) for name, path in paths.items()}
 

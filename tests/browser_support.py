@@ -6,23 +6,27 @@ via apt-get, which CI (fresh, root, apt) runs. A test calls ``chromium_or_skip()
 same package when it is missing and the test runs as root with apt-get, and skips with the reason
 only when Chromium is absent and cannot be installed here.
 
-Rendering uses Chromium's own headless modes, no driver: ``--dump-dom`` prints the DOM after the
-page's scripts ran, ``--screenshot`` writes a PNG; ``--virtual-time-budget`` lets the page's
-fetches and renders finish first (virtual time waits while network requests are pending).
+``render`` drives headless Chromium over the Chrome DevTools Protocol (its own, no driver to
+install): it loads the page, waits until a JavaScript condition holds (the page's data fetched and
+drawn, not a fixed sleep), then takes the DOM, the visible text and a screenshot of that same load.
 """
 
 from __future__ import annotations
 
-import html
+import base64
+import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import websocket
 
 NAMES = ("chromium", "chromium-browser")
 APT_PACKAGE = "chromium"  # Debian's; `make browser-tools` installs the same
@@ -58,38 +62,64 @@ def chromium_or_skip() -> str:
     return path
 
 
+ARTIFACTS_ENV = "AFFECTOPS_TEST_ARTIFACTS"
+
+
+def artifact_path(tmp_path: Path, name: str) -> Path:
+    """Where a test keeps an artifact (a screenshot): under ``$AFFECTOPS_TEST_ARTIFACTS`` when set (a
+    directory CI keeps; pytest prunes its old tmp dirs), else under the test's ``tmp_path``."""
+    root = os.environ.get(ARTIFACTS_ENV)
+    return (Path(root) if root else Path(tmp_path)) / name
+
+
 @dataclass(frozen=True)
 class Page:
-    """A rendered page: its DOM after scripts ran, its visible text, and the screenshot's path."""
+    """A rendered page: its DOM, its visible text (``innerText``) and the screenshot's path."""
 
     dom: str
     text: str
     screenshot: Path
 
 
-def _run(chromium: str, profile: Path, args: list[str], timeout: float) -> str:
-    command = [
-        chromium,
-        "--headless",
-        "--no-sandbox",  # root in CI containers; the page is our own, on loopback
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"chromium exited with {done.returncode}:\n{done.stderr[-3000:]}")
-    return done.stdout
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over one page's websocket: ``call`` sends a command
+    and returns its result, skipping the events that arrive meanwhile."""
+
+    def __init__(self, websocket_url: str, timeout: float) -> None:
+        # no Origin header: Chromium refuses DevTools websockets from origins it was not told to allow
+        self._socket = websocket.create_connection(websocket_url, timeout=timeout, suppress_origin=True)
+        self._next = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next += 1
+        self._socket.send(json.dumps({"id": self._next, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._socket.recv())
+            if message.get("id") == self._next:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression!r} raised: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        self._socket.close()
 
 
-def dom_text(dom: str) -> str:
-    """The text of an HTML document: tags, scripts and styles dropped, entities decoded, spaces
-    collapsed."""
-    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
+def _devtools_port(profile: Path, process: subprocess.Popen, log: Path, deadline: float) -> int:
+    """The port Chromium chose for DevTools (``--remote-debugging-port=0``), from its profile."""
+    active = profile / "DevToolsActivePort"
+    while not active.is_file() or not active.read_text().strip():
+        if process.poll() is not None:
+            raise RuntimeError(f"chromium exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"chromium opened no DevTools port:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return int(active.read_text().split()[0])
 
 
 def render(
@@ -97,19 +127,80 @@ def render(
     url: str,
     screenshot: Path,
     *,
+    ready: str = "document.readyState === 'complete'",
     width: int = 1400,
     height: int = 2400,
-    wait_ms: int = 15000,
+    settle_s: float = 1.0,
     timeout: float = 120,
 ) -> Page:
-    """Load ``url`` in headless Chromium at ``width`` x ``height``, let its scripts run for up to
-    ``wait_ms`` of virtual time, and return its DOM and text; its screenshot goes to ``screenshot``."""
+    """Load ``url`` in headless Chromium with a ``width`` x ``height`` viewport, wait until the
+    JavaScript expression ``ready`` holds (then ``settle_s`` more, for animations), and return its DOM
+    and visible text (whitespace collapsed); the whole page's screenshot goes to ``screenshot`` (a PNG).
+    The browser's time zone is UTC.
+
+    Raises RuntimeError when Chromium fails or ``ready`` does not hold within ``timeout`` seconds
+    (with the page's text at that moment)."""
     screenshot = Path(screenshot)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    common = [f"--window-size={width},{height}", f"--virtual-time-budget={wait_ms}"]
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        dom = _run(chromium, Path(profile), [*common, "--dump-dom", url], timeout)
-        _run(chromium, Path(profile), [*common, f"--screenshot={screenshot}", url], timeout)
-    if not screenshot.is_file():
-        raise RuntimeError(f"chromium wrote no screenshot to {screenshot}")
-    return Page(dom=dom, text=dom_text(dom), screenshot=screenshot)
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as tmp:
+        profile, log = Path(tmp) / "profile", Path(tmp) / "chromium.log"
+        command = [
+            chromium,
+            "--headless",
+            "--no-sandbox",  # root in CI containers; the page is our own, on loopback
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
+        with log.open("wb") as sink:
+            # UTC: pages that print times in the browser's zone print them as the tests compute them
+            env = {**os.environ, "TZ": "UTC"}
+            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        try:
+            port = _devtools_port(profile, process, log, deadline)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+                page = next(t for t in json.loads(response.read()) if t["type"] == "page")
+            tools = DevTools(page["webSocketDebuggerUrl"], timeout=max(deadline - time.monotonic(), 1))
+            try:
+                tools.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=width,
+                    height=height,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
+                tools.call("Page.navigate", url=url)
+                while not tools.evaluate(f"Boolean({ready})"):
+                    if time.monotonic() > deadline:
+                        text = tools.evaluate("document.body ? document.body.innerText : ''")
+                        raise RuntimeError(
+                            f"{url}: {ready!r} did not hold in {timeout:.0f} s; page: {text[:2000]}"
+                        )
+                    time.sleep(0.25)
+                time.sleep(settle_s)
+                # the whole page, not only the viewport
+                size = tools.call("Page.getLayoutMetrics")["cssContentSize"]
+                clip = {"x": 0, "y": 0, "width": width, "height": max(size["height"], 1), "scale": 1}
+                shot = tools.call(
+                    "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
+                )
+                screenshot.write_bytes(base64.b64decode(shot["data"]))
+                dom = tools.evaluate("document.documentElement.outerHTML")
+                text = tools.evaluate("document.body.innerText")
+            finally:
+                tools.close()
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    return Page(dom=dom, text=" ".join(text.split()), screenshot=screenshot)
