@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export AFFECTOPS_HOME ?= $(CURDIR)/.affectops
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format lock repro bench clean
+.PHONY: help install browser-tools demo test test-fast lint format lock repro bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -21,10 +21,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## Create .venv with torch (CPU if present), the platform and its dev tools
 
+# Debian's Chromium for the browser tests (tests/browser_support.py; the Evidently and MLflow UI tests)
+browser-tools: ## Install Debian's chromium (apt-get, as root) for the browser tests
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "browser-tools: not root; install chromium (sudo apt-get install chromium) or the browser tests skip"; \
+	  fi; }
+
 demo: $(STAMP) ## The main job end to end on embedded defaults
 	$(VENV)/bin/affectops demo
 
-test: $(STAMP) k8s-tools ## Run the whole test suite (what CI runs)
+test: $(STAMP) k8s-tools browser-tools ## Run the whole test suite (what CI runs)
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP) ## Unit tests only

@@ -611,6 +611,8 @@ def drift_report(
     config: Mapping[str, Any],
     *,
     tags: tuple[str, ...] = (),
+    metadata: Mapping[str, str] | None = None,
+    title: str = "",
     timestamp: datetime | None = None,
 ) -> tuple[dict, dict[str, Snapshot]]:
     """Drift overall and per age group: ``({"overall": ..., "<group>": ...}, {scope: snapshot})``.
@@ -618,12 +620,18 @@ def drift_report(
     Compared per subject when both sides name subjects, else per row (each scope's ``unit``). With
     no ``age_groups`` in the config (a family whose requests carry no age) there is the overall
     scope only. A group with fewer than ``min_group_units`` units on either side is reported as
-    skipped; each snapshot is tagged with ``tags`` and its scope, and dated ``timestamp`` (the
-    window's end).
+    skipped; each snapshot is tagged with ``tags``, ``kind:drift`` and ``scope:<scope>`` (its
+    ``metadata`` with ``kind`` and ``scope`` too), named ``"<title><scope> drift"`` and dated
+    ``timestamp`` (the window's end).
     """
 
     def run(scope: str) -> dict[str, Any]:
-        return {"tags": [*tags, f"scope:{scope}"], "timestamp": timestamp, "name": scope}
+        return {
+            "tags": [*tags, "kind:drift", f"scope:{scope}"],
+            "metadata": {**(metadata or {}), "kind": "drift", "scope": scope},
+            "timestamp": timestamp,
+            "name": f"{title}{scope} drift",
+        }
 
     drift, groups = config["drift"], config.get("age_groups") or {}
 

@@ -2,7 +2,10 @@
 
 ``build_report`` returns a plain dict (STYLE.md §10); ``save_report`` writes it as JSON and HTML and
 adds its Evidently snapshots to the workspace under ``$AFFECTOPS_HOME/evidently``, one project per
-model, which ``evidently ui --workspace`` shows over time.
+model, which ``evidently ui --workspace`` shows over time: one drift snapshot per scope and one
+summary snapshot of the window's numbers (monitoring/summary.py), each named and tagged with the
+model, version, scope and window; and it keeps the project's dashboard up to date
+(monitoring/dashboard.py).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from evidently.ui.workspace import Workspace
 from scipy import stats
 
 from models.common.fairness import fairness_report
+from monitoring.dashboard import update_dashboard
 from monitoring.drift import drift_report, with_age_group
+from monitoring.gates import Breach, check
+from monitoring.summary import summary_snapshot
 
 WORKSPACE = "evidently"  # under settings.home
 
@@ -95,6 +101,13 @@ def fairness_section(joined: pd.DataFrame, config: Mapping[str, Any]) -> dict:
     )
 
 
+def window_labels(window: Mapping[str, Any]) -> tuple[str, list[str], dict[str, str]]:
+    """A window's span as a snapshot name part (to the minute), its tag and its metadata."""
+    start, end = window["start"] or "?", window["end"] or "?"
+    span = f"{start[:16]} to {end[:16]}".replace("T", " ")
+    return span, [f"window:{start}/{end}"], {"window_start": start, "window_end": end}
+
+
 def _window(frame: pd.DataFrame) -> dict[str, Any]:
     times = pd.to_datetime(frame["timestamp"], utc=True) if "timestamp" in frame and len(frame) else None
     return {
@@ -111,13 +124,16 @@ def build_report(
     config: Mapping[str, Any],
     snapshots: MutableMapping[str, Snapshot] | None = None,
     tags: tuple[str, ...] = (),
+    metadata: Mapping[str, str] | None = None,
+    title: str = "",
 ) -> dict:
     """Drift (overall and per age group), fairness where labels join, and the age probe, as a dict.
 
     What is compared and joined is the family's ``config`` (monitoring/config.py): no age groups, no
     per-group scopes; no ``fairness.label_column``, no labels joined. Only successful inferences
     (status "ok") are compared; errors are counted. Pass ``snapshots`` to receive the Evidently runs
-    (one per scope) for ``save_report``.
+    (one per scope) for ``save_report``, tagged with ``tags`` and the window (``window_labels``),
+    their ``metadata`` likewise, named ``title`` + the scope + the window.
     """
     if current.empty:
         raise ValueError("current: the window has no inferences")
@@ -129,7 +145,18 @@ def build_report(
         raise ValueError(f"current: none of the {len(current)} inferences succeeded; nothing to compare")
     window = _window(ok)
     end = datetime.fromisoformat(window["end"]) if window["end"] else None
-    drift, runs = drift_report(ok, reference, config, tags=tags, timestamp=end)
+    span, span_tags, span_metadata = window_labels(window)
+    drift, runs = drift_report(
+        ok,
+        reference,
+        config,
+        tags=(*tags, *span_tags),
+        metadata={**(metadata or {}), **span_metadata},
+        title=title,
+        timestamp=end,
+    )
+    for snapshot in runs.values():
+        snapshot.set_name(f"{snapshot.get_name()} · {span}")
     if snapshots is not None:
         snapshots.update(runs)
     report: dict[str, Any] = {
@@ -217,9 +244,13 @@ def save_report(
     model: str,
     home: Path,
     out_dir: Path,
+    config: Mapping[str, Any],
+    summary: Snapshot | None = None,
 ) -> dict[str, str]:
     """Write ``report.json``, ``report.html`` (tables) and one Evidently HTML per scope into
-    ``out_dir``; add the snapshots to the model's project in the workspace. Returns the paths."""
+    ``out_dir``; add the snapshots (and ``summary``, the window's numbers) to the model's project in
+    the workspace and write its dashboard as ``config`` says (monitoring/dashboard.py). Returns the
+    paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "html": out_dir / "report.html"}
@@ -244,8 +275,9 @@ def save_report(
     workspace = Workspace(str(workspace_dir(home)))
     found = workspace.search_project(model)
     project = found[0] if found else workspace.create_project(model, description=f"monitoring of {model}")
-    for snapshot in snapshots.values():
+    for snapshot in (*snapshots.values(), *([summary] if summary is not None else [])):
         workspace.add_run(project.id, snapshot)
+    update_dashboard(workspace, project.id, model, config, report)
     paths["workspace"] = workspace_dir(home)
     return {name: str(path) for name, path in paths.items()}
 
@@ -261,10 +293,35 @@ def run_report(
     out_dir: Path,
     version: str | None = None,
 ) -> dict:
-    """``build_report`` then ``save_report``: the report dict with ``paths`` added."""
+    """``build_report`` then ``save_report``, with the summary snapshot of the report's numbers and
+    its gate breaches (the thresholds of ``config``): the report dict with ``paths`` added."""
     snapshots: dict[str, Snapshot] = {}
     tags = (f"model:{model}",) + ((f"version:{version}",) if version else ())
-    report = build_report(current, reference, labels, config=config, snapshots=snapshots, tags=tags)
+    metadata = {"model": model} | ({"version": version} if version else {})
+    title = f"{model} v{version} · " if version else f"{model} · "
+    report = build_report(
+        current,
+        reference,
+        labels,
+        config=config,
+        snapshots=snapshots,
+        tags=tags,
+        metadata=metadata,
+        title=title,
+    )
     report["model"], report["version"] = model, version
-    report["paths"] = save_report(report, snapshots, model=model, home=home, out_dir=out_dir)
+    breaches: list[Breach] = check(report, config["thresholds"])
+    span, span_tags, span_metadata = window_labels(report["window"])
+    end = report["window"]["end"]
+    summary = summary_snapshot(
+        report,
+        breaches,
+        name=f"{title}summary · {span}",
+        tags=[*tags, *span_tags, "scope:all"],
+        metadata={**metadata, **span_metadata, "scope": "all"},
+        timestamp=datetime.fromisoformat(end) if end else None,
+    )
+    report["paths"] = save_report(
+        report, snapshots, model=model, home=home, out_dir=out_dir, config=config, summary=summary
+    )
     return report

@@ -1,5 +1,6 @@
 """The monitoring report end to end on synthetic windows in the store's schema: drift, fairness,
-Evidently snapshots in the workspace, files; and the reference data of a real tiny model."""
+Evidently snapshots and the dashboard in the workspace, the Evidently UI serving them (and rendering
+them in Chromium), files; and the reference data of a real tiny model."""
 
 import copy
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from browser_support import artifact_path, chromium_or_skip, render
 from evidently.ui.workspace import Workspace
 
 from components.reference import reference_frame
@@ -20,9 +22,11 @@ from models.common.fairness import fairness_report
 from models.hearing_loss.model import HearingLossConfig
 from models.hearing_loss.traffic import FEATURE_DIM, synthetic_window
 from monitoring.config import load_config
+from monitoring.dashboard import METRIC, dashboard_panels
 from monitoring.drift import with_age_group
 from monitoring.gates import check
 from monitoring.report import build_report, run_report, ui_command, workspace_dir
+from monitoring.summary import LABELS, summary_frame
 
 pytestmark = pytest.mark.integration
 
@@ -156,39 +160,34 @@ def test_fairness_equals_fairness_report_on_the_joined_table(reference, config) 
     assert report["age_probe"]["subjects"] == len(per_subject)
 
 
-def test_snapshots_land_in_the_workspace_and_the_ui_serves_them(
-    reference, config, tmp_path, loopback_process, free_port
-) -> None:
+@pytest.fixture(scope="module")
+def two_reports(reference, config, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """Two weekly reports of hearing_loss version 3 into one home: (home, [report, report])."""
+    home = tmp_path_factory.mktemp("two-reports")
+    reports = []
     for week, seed in enumerate((14, 15)):
         window, labels = synthetic_window(ROWS, seed=seed, subjects=SUBJECTS, young_share=0.85)
+        window["timestamp"] += pd.Timedelta(days=7 * week)
         report = run_report(
             "hearing_loss",
             window,
             reference,
             labels,
             config=config,
-            home=tmp_path,
-            out_dir=tmp_path / "reports" / f"week{week}",
+            home=home,
+            out_dir=home / "reports" / f"week{week}",
             version="3",
         )
-    paths = report["paths"]
-    assert json.loads((tmp_path / "reports" / "week1" / "report.json").read_text())["model"] == "hearing_loss"
-    saved = json.loads(Path(paths["json"]).read_text())
-    assert saved["drift"]["overall"]["drift_share"] == report["drift"]["overall"]["drift_share"]
-    assert saved["fairness"]["age_group"]["f1_gap"] == report["fairness"]["age_group"]["f1_gap"]
-    html = Path(paths["html"]).read_text()
-    assert "Drift" in html and "young" in html and "f1_gap" in html
-    scopes = [s for s in report["drift"] if "skipped" not in report["drift"][s]]
-    for scope in scopes:
-        assert "<!DOCTYPE html>" in Path(paths[f"evidently_{scope}"]).read_text()
-    workspace = Workspace(str(workspace_dir(tmp_path)))
-    projects = workspace.search_project("hearing_loss")
-    assert len(projects) == 1  # one project per model, reused by every report
-    assert len(workspace.list_runs(projects[0].id)) == 2 * len(scopes)
+        reports.append(report)
+    return home, reports
 
-    # the Evidently UI serves that workspace
+
+@pytest.fixture(scope="module")
+def evidently_ui(two_reports, loopback_process, free_port, tmp_path_factory) -> Iterator[str]:
+    """The Evidently UI (``evidently ui`` on loopback) over ``two_reports``' workspace: its URL."""
+    home, _ = two_reports
     url = f"http://127.0.0.1:{free_port()}"
-    command = ui_command(tmp_path, port=int(url.rsplit(":", 1)[1]))
+    command = ui_command(home, port=int(url.rsplit(":", 1)[1]))
 
     def projects_listed() -> bool:
         try:
@@ -197,12 +196,153 @@ def test_snapshots_land_in_the_workspace_and_the_ui_serves_them(
         except OSError:
             return False
 
-    snapshots_url = f"{url}/api/projects/{projects[0].id}/snapshots"
-    with (
-        loopback_process(command, tmp_path / "ui.log", projects_listed, timeout=90),
-        urllib.request.urlopen(snapshots_url, timeout=5) as response,
-    ):
-        assert len(json.loads(response.read())) == 2 * len(scopes)
+    log = tmp_path_factory.mktemp("evidently-ui") / "ui.log"
+    with loopback_process(command, log, projects_listed, timeout=90):
+        yield url
+
+
+def _values(snapshot) -> dict[tuple[str, ...], float]:
+    """A stored summary snapshot's ReportValue results by their labels."""
+    out = {}
+    for result in snapshot.metric_results.values():
+        params = result.metric_value_location.metric.params
+        if params["type"] == METRIC:
+            out[tuple(params.get(label, "") for label in LABELS)] = result.value
+    return out
+
+
+def test_snapshots_land_in_the_workspace_named_tagged_and_charted(two_reports, config) -> None:
+    home, reports = two_reports
+    report = reports[-1]
+    paths = report["paths"]
+    assert json.loads((home / "reports" / "week1" / "report.json").read_text())["model"] == "hearing_loss"
+    saved = json.loads(Path(paths["json"]).read_text())
+    assert saved["drift"]["overall"]["drift_share"] == report["drift"]["overall"]["drift_share"]
+    assert saved["fairness"]["age_group"]["f1_gap"] == report["fairness"]["age_group"]["f1_gap"]
+    html = Path(paths["html"]).read_text()
+    assert "Drift" in html and "young" in html and "f1_gap" in html
+    scopes = [s for s in report["drift"] if "skipped" not in report["drift"][s]]
+    for scope in scopes:
+        assert "<!DOCTYPE html>" in Path(paths[f"evidently_{scope}"]).read_text()
+    workspace = Workspace(str(workspace_dir(home)))
+    projects = workspace.search_project("hearing_loss")
+    assert len(projects) == 1  # one project per model, reused by every report
+    runs = [workspace.get_run(projects[0].id, i) for i in workspace.list_runs(projects[0].id)]
+    assert len(runs) == 2 * (len(scopes) + 1)  # per window: a drift snapshot per scope and a summary
+
+    # every snapshot says which model, version, scope and window it is
+    names = [run.name for run in runs]
+    assert len(set(names)) == len(names)
+    for earlier_or_later in reports:
+        window = earlier_or_later["window"]
+        span = f"window:{window['start']}/{window['end']}"
+        mine = [run for run in runs if span in run.tags]
+        assert {m for run in mine for m in run.tags if m.startswith("scope:")} == {
+            *(f"scope:{s}" for s in scopes),
+            "scope:all",
+        }
+        for run in mine:
+            assert {"model:hearing_loss", "version:3"} <= set(run.tags)
+            assert run.metadata["model"] == "hearing_loss" and run.metadata["version"] == "3"
+            assert run.name.startswith("hearing_loss v3 · ") and window["start"][:10] in run.name
+            scope = run.metadata["scope"]
+            assert run.name.split(" · ")[1] == ("summary" if scope == "all" else f"{scope} drift")
+
+    # the summary snapshot holds the report's numbers as ReportValue metrics, exactly
+    (latest,) = [
+        r
+        for r in runs
+        if r.metadata["kind"] == "summary" and r.metadata["window_end"] == report["window"]["end"]
+    ]
+    values = _values(latest)
+    expected = summary_frame(report, check(report, config["thresholds"]))
+    assert len(values) == len(expected) > 50
+    for row in expected.to_dict("records"):
+        assert values[tuple(row[label] for label in LABELS)] == pytest.approx(row["value"])
+    young_f1 = report["fairness"]["age_group"]["groups"]["young"]["f1"]
+    assert values[("f1", "overall", "", "age_group", "young", "low")] == pytest.approx(young_f1["low"])
+    assert values[("drift_share", "young", "", "", "", "value")] == pytest.approx(
+        report["drift"]["young"]["drift_share"]
+    )
+
+    # the dashboard: the platform's panels once, though two reports wrote it
+    dashboard = workspace.get_dashboard(projects[0].id)
+    expected = dashboard_panels("hearing_loss", config, {"gender": ["female", "male"]})
+    assert [p.title for p in dashboard.panels] == [p.title for p in expected]
+    assert len({p.id for p in dashboard.panels}) == len(dashboard.panels)
+    titles = {p.title for p in dashboard.panels}
+    assert {"F1 and TPR: age_group young", "FPR and Selection rate: gender male", "Age probe |r|"} <= titles
+
+
+def _series(url: str, project: str, **labels: str) -> list[dict]:
+    body = {
+        "series_filter": [
+            {"tags": ["kind:summary"], "metadata": {}, "metric": METRIC, "metric_labels": labels}
+        ]
+    }
+    request = urllib.request.Request(
+        f"{url}/api/v2/snapshots/{project}/data_series_batch",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["series"]
+
+
+def test_the_evidently_ui_serves_the_snapshots_and_the_dashboards_series(two_reports, evidently_ui) -> None:
+    home, reports = two_reports
+    project = Workspace(str(workspace_dir(home))).search_project("hearing_loss")[0].id
+    with urllib.request.urlopen(f"{evidently_ui}/api/projects/{project}/snapshots", timeout=5) as response:
+        listed = json.loads(response.read())
+    assert len(listed) == len(Workspace(str(workspace_dir(home))).list_runs(project))
+    # what a panel asks the UI for: one series per number, one point per window, in window order
+    (series,) = _series(evidently_ui, str(project), measure="drift_share", scope="overall")
+    assert series["values"] == pytest.approx([r["drift"]["overall"]["drift_share"] for r in reports])
+    f1 = _series(evidently_ui, str(project), measure="f1", feature="age_group", group="young")
+    assert {s["params"]["bound"] for s in f1} == {"value", "low", "high"}
+    for entry in f1:
+        expected = [
+            r["fairness"]["age_group"]["groups"]["young"]["f1"][entry["params"]["bound"]] for r in reports
+        ]
+        assert entry["values"] == pytest.approx(expected)
+
+
+def _shown(value: float) -> str:
+    """A value as the Evidently UI's counter prints it (two decimals, trailing zeros dropped)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def test_the_dashboard_renders_in_chromium(two_reports, evidently_ui, tmp_path) -> None:
+    chromium = chromium_or_skip()
+    home, reports = two_reports
+    workspace = Workspace(str(workspace_dir(home)))
+    project = workspace.search_project("hearing_loss")[0].id
+    panels = workspace.get_dashboard(project).panels
+    assert len(panels) > 15
+    # every line series of every panel drawn (each names one number, so one series each), and a bar
+    lines = sum(len(p.values) for p in panels if p.plot_params["plot_type"] == "line")
+    drawn = (
+        f"document.querySelectorAll('path.MuiLineElement-root').length >= {lines}"
+        " && document.querySelectorAll('.MuiBarElement-root').length > 0"
+    )
+    screenshot = artifact_path(tmp_path, "evidently-dashboard.png")
+    page = render(chromium, f"{evidently_ui}/projects/{project}", screenshot, ready=drawn)
+    print(f"screenshot of the Evidently dashboard: {screenshot}")
+
+    assert "This dashboard is currently empty" not in page.text
+    for panel in panels:
+        assert panel.title in page.text, panel.title
+    # the counter panel shows the newest window's numbers; the line charts one point per window
+    latest = reports[-1]
+    assert f"{_shown(latest['drift']['overall']['drift_share'])} drift share" in page.text
+    assert f"{_shown(abs(latest['age_probe']['r']))} age probe |r|" in page.text
+    for report in reports:
+        end = pd.Timestamp(report["window"]["end"]).strftime("%Y-%m-%d %H:%M:%S")
+        assert end in page.text  # the x axis: one tick per report (render's clock is UTC)
+    for legend in ("F1 low", "TPR high", "EO difference", "threshold", "drift_share (overall)"):
+        assert legend in page.text
+    assert screenshot.stat().st_size > 50_000  # a page of charts, not a blank one
 
 
 def test_reference_frame_of_a_tiny_model_has_the_store_schema(

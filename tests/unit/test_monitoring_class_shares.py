@@ -102,3 +102,48 @@ def test_class_distribution_is_compared_per_subject_when_rows_name_subjects(conf
     assert list(report) == ["overall"]
     assert report["overall"]["unit"] == "subject" and report["overall"]["columns"]["labels_shares"]["drifted"]
     assert report["overall"]["feature_column"] == "mae_mean"  # "*_mean" matched the one input
+
+
+def test_an_expression_report_charts_its_class_mix_drift_on_its_own_dashboard(
+    config: dict, tmp_path, monkeypatch
+) -> None:
+    from functools import partial
+
+    from evidently.ui.workspace import Workspace
+
+    from monitoring import drift
+    from monitoring.report import run_report, workspace_dir
+
+    # the embedding drift's chance level from 100 random-score AUCs, not 1000: most of a report's time
+    monkeypatch.setattr(drift, "random_auc_level", partial(drift.random_auc_level, draws=100))
+    window = _window(HAPPY, 120, seed=2).assign(timestamp=pd.Timestamp("2026-01-08", tz="UTC"))
+    report = run_report(
+        "expression",
+        window,
+        _window(UNIFORM, 120, seed=0),
+        None,
+        config=config,
+        home=tmp_path,
+        out_dir=tmp_path,
+    )
+    workspace = Workspace(str(workspace_dir(tmp_path)))
+    (project,) = workspace.search_project("expression")
+    runs = [workspace.get_run(project.id, i) for i in workspace.list_runs(project.id)]
+    # no age groups: one drift snapshot (overall) and the summary
+    assert sorted(r.name for r in runs) == [
+        "expression · overall drift · 2026-01-08 00:00 to 2026-01-08 00:00",
+        "expression · summary · 2026-01-08 00:00 to 2026-01-08 00:00",
+    ]
+    (summary,) = [r for r in runs if r.metadata["kind"] == "summary"]
+    values = {
+        (p["measure"], p.get("column", "")): result.value
+        for result in summary.metric_results.values()
+        if (p := result.metric_value_location.metric.params)["scope"] == "overall"
+    }
+    # the class mix shifted: the only compared column drifted, so the drift share is 1, and it breached
+    score = report["drift"]["overall"]["columns"]["labels_shares"]["score"]
+    assert values[("drift_score", "labels_shares")] == pytest.approx(score)
+    assert values[("drift_share", "")] == 1.0 and values[("breach", "drift_share")] == 1
+    assert not {m for m, _ in values} & {"f1", "age_probe_abs_r", "positive_rate"}
+    panels = workspace.get_dashboard(project.id).panels
+    assert [p.title for p in panels][-1] == "Alerts: gate breaches per window" and len(panels) == 5
