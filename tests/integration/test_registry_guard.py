@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from browser_support import artifact_path, chromium_or_skip, render
 from typer.testing import CliRunner
 
 from affectops.cli import app
@@ -31,8 +31,6 @@ pytestmark = pytest.mark.integration
 FAMILY = "hearing_loss"
 GATES = {"quality": {"f1": 0.5, "f1_vs_champion": 0.05}}
 SECRET = "test-only-webhook-secret"
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("AFFECTOPS_TEST_ARTIFACTS", ".affectops/test-artifacts"))
 
 
 @dataclass
@@ -301,23 +299,14 @@ def test_mlflow_unreachable_is_retried_and_never_a_pass(registry: Registry, free
     assert _state() == before
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (make install)"
-)
 def test_the_mlflow_ui_model_version_page_shows_the_model_card(registry: Registry, tmp_path: Path) -> None:
     version = registry.versions["failing"]  # its card carries a failed gate and the guard's note
-    page = f"{registry.mlflow_url}/#/models/{FAMILY}/versions/{version}"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    screenshot = (SCREENSHOTS / "mlflow-model-version-card.png").resolve()
-    common = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", "--window-size=1400,2200",
-    ]  # fmt: skip
-    dom = subprocess.run(
-        [*common, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=True
-    )
-    subprocess.run(
-        [*common, f"--screenshot={screenshot}", page], capture_output=True, timeout=120, check=True
+    page = render(
+        chromium_or_skip(),
+        f"{registry.mlflow_url}/#/models/{FAMILY}/versions/{version}",
+        artifact_path(tmp_path, "mlflow-model-version-card.png"),
+        ready="document.body.innerText.includes('Per-group metrics and fairness gaps')",
+        height=2200,
     )
     # the card's Markdown, rendered by the UI: its headings, the version's values, the verdicts
     for text in (
@@ -327,8 +316,8 @@ def test_the_mlflow_ui_model_version_page_shows_the_model_card(registry: Registr
         "more than 0.05 below the champion",
         "the registry guard put the alias back",
     ):
-        assert text in dom.stdout, text
-    assert screenshot.stat().st_size > 10_000
+        assert text in page.text, text
+    assert page.screenshot.stat().st_size > 10_000
 
 
 def test_the_guard_command_needs_its_secret(monkeypatch) -> None:
