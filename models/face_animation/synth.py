@@ -120,7 +120,7 @@ def _espeak(text: str, voice: str, rate: int, pitch: int, amplitude: int) -> np.
     return resample(samples, rate_hz)
 
 
-def _speaker(rng: np.random.Generator, index: int) -> dict:
+def draw_speaker(rng: np.random.Generator, index: int) -> dict:
     offsets = rng.normal(0, 2.0, size=(68, 3))
     offsets[:, 2] = 0
     return {
@@ -199,7 +199,7 @@ def synthesize(config: SynthConfig, out: Path) -> Path:
     rows = []
     for index, (child, partition) in enumerate(zip(root.spawn(n_speakers), partitions, strict=True)):
         rng = np.random.default_rng(child)
-        speaker = _speaker(rng, index)
+        speaker = draw_speaker(rng, index)
         speaker_id = f"id{10000 + index:05d}"
         emotions = rng.permutation(
             np.resize(np.array(config.emotions), max(config.videos, len(config.emotions)))
