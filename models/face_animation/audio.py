@@ -91,3 +91,26 @@ def frame_energy(samples: np.ndarray, n_frames: int) -> np.ndarray:
         chunk = samples[int(t * hop) : int((t + 1) * hop)]
         out[t] = 10 * np.log10(np.mean(chunk.astype(np.float64) ** 2) + 1e-10) if len(chunk) else -100.0
     return out
+
+
+def pitch_hz(samples: np.ndarray, floor_db: float = -35.0) -> float:
+    """Median fundamental frequency (Hz) of 16 kHz ``samples`` over its voiced 40 ms frames: the
+    autocorrelation peak between 60 and 400 Hz of frames within ``floor_db`` of the loudest (NaN
+    without a voiced frame). A monitoring descriptor of the input speech, not a model input."""
+    hop = int(SAMPLE_RATE / FPS)
+    frames = [samples[i : i + hop].astype(np.float64) for i in range(0, len(samples) - hop + 1, hop)]
+    if not frames:
+        return float("nan")
+    levels = np.array([10 * np.log10(np.mean(f**2) + 1e-12) for f in frames])
+    lags = np.arange(SAMPLE_RATE // 400, SAMPLE_RATE // 60 + 1)
+    found = []
+    for frame, level in zip(frames, levels, strict=True):
+        if level < levels.max() + floor_db:
+            continue
+        frame = frame - frame.mean()
+        corr = np.correlate(frame, frame, mode="full")[len(frame) - 1 :]
+        corr = corr / (corr[0] + 1e-12)
+        lag = lags[np.argmax(corr[lags])]
+        if corr[lag] > 0.3:  # periodic enough to be voiced
+            found.append(SAMPLE_RATE / lag)
+    return float(np.median(found)) if found else float("nan")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
-from models.face_animation.audio import frame_energy
+from models.face_animation.audio import frame_energy, pitch_hz
 from models.face_animation.checkpoint import TrainedModel
 from models.face_animation.data import preprocess_audio
 from models.face_animation.dataset import FPS, SAMPLE_RATE
@@ -67,7 +68,18 @@ def animate(
 
 
 def predict_request(trained: TrainedModel, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One request (checked against ``serving_schema``) -> its outputs."""
-    out = animate(trained, tensors["audio"], tensors["reference_image"], tensors["reference_landmarks"])
+    """One request (checked against ``serving_schema``) -> its outputs, with the descriptors of the
+    speech and the motion that monitoring compares (duration, loudness, pitch, mouth opening)."""
+    pixels = tensors["reference_image"]
+    side = math.isqrt(len(pixels))
+    if side * side != len(pixels):
+        raise ValueError(f"reference_image: {len(pixels)} pixels is not a square image (S² pixels of S×S)")
+    image = pixels.reshape(side, side, 3)
+    audio = tensors["audio"]
+    out = animate(trained, audio, image, tensors["reference_landmarks"])
     out["mouth_opening"] = np.float32(out["lip_distance"].mean())
+    out["duration_s"] = np.float32(len(audio) / SAMPLE_RATE)
+    out["loudness_db"] = np.float32(10 * np.log10(np.mean(audio.astype(np.float64) ** 2) + 1e-12))
+    pitch = pitch_hz(audio)
+    out["pitch_hz"] = np.float32(0.0 if np.isnan(pitch) else pitch)
     return out

@@ -12,6 +12,7 @@ from models.face_animation.synth import EMOTIONS, draw_speaker, face_track
 
 # choice: 0.2-10 s of speech per request: at most 250 frames, 49 MB of uint8 frames at 256²
 MIN_SAMPLES, MAX_SAMPLES = SAMPLE_RATE // 5, 10 * SAMPLE_RATE
+MIN_SIDE, MAX_SIDE = 16, 1024  # the reference image's side; it is resized to the model's image size
 METADATA = ("request_id",)
 
 
@@ -22,7 +23,14 @@ def serving_schema(config: FaceAnimationConfig) -> ServingSchema:
         TensorSpec(
             "audio", "float32", (None,), "16 kHz mono speech samples in [-1, 1]", (MIN_SAMPLES, MAX_SAMPLES)
         ),
-        TensorSpec("reference_image", "uint8", (size, size, 3), f"the face to animate, RGB {size}×{size}"),
+        # the image as pixel rows [S², 3] (row-major): the inference log summarises inputs of 1-2 dims
+        TensorSpec(
+            "reference_image",
+            "uint8",
+            (None, 3),
+            f"the face to animate: a square RGB image's S² pixels, row-major, {MIN_SIDE} <= S <= {MAX_SIDE}",
+            (MIN_SIDE**2, MAX_SIDE**2),
+        ),
         TensorSpec(
             "reference_landmarks",
             "float32",
@@ -41,7 +49,10 @@ def serving_schema(config: FaceAnimationConfig) -> ServingSchema:
             "frames", "uint8", (None, size, size, 3), f"synthesized frames, RGB {size}×{size}, 25 fps"
         ),
         TensorSpec("lip_distance", "float32", (None,), "inner-lip distance per frame (the paper's Fig. 2)"),
-        TensorSpec("mouth_opening", "float32", (), "mean inner-lip distance of the request"),
+        TensorSpec("mouth_opening", "float32", (), "mean inner-lip distance of the request (256² pixels)"),
+        TensorSpec("duration_s", "float32", (), "the speech's duration"),
+        TensorSpec("loudness_db", "float32", (), "the speech's RMS level (dB full scale)"),
+        TensorSpec("pitch_hz", "float32", (), "median pitch of its voiced frames (0: none found)"),
     )
     return ServingSchema(inputs=inputs, outputs=outputs, metadata=METADATA)
 
@@ -59,6 +70,6 @@ def example_input(config: FaceAnimationConfig, seed: int = 0, seconds: float = 1
     )
     return {
         "audio": audio.astype(np.float32),
-        "reference_image": image,
+        "reference_image": image.reshape(-1, 3),
         "reference_landmarks": marks.astype(np.float32),
     }

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from models.common.lazy import Lazy
-from models.contract import DataPart, EvaluatePart, FamilySpec, FixedPartitions, ServePart, TrainPart
+from models.contract import (
+    DataPart,
+    EvaluatePart,
+    FamilySpec,
+    FixedPartitions,
+    MonitorPart,
+    ServePart,
+    TrainPart,
+)
 from models.face_animation import (
     checkpoint,
     data,
@@ -98,5 +107,9 @@ SPEC = FamilySpec(
         schema=schema.serving_schema,
         example=schema.example_input,
         predict=Lazy("models.face_animation.predict:predict_request"),
+    ),
+    monitor=MonitorPart(
+        config=Path(__file__).parent / "monitoring.yaml",
+        reference_requests=Lazy("models.face_animation.requests:held_out_requests"),
     ),
 )

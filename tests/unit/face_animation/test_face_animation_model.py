@@ -131,7 +131,11 @@ def test_hostile_requests_get_errors_naming_the_field(face_model: Path) -> None:
         "audio: silence": {**good, "audio": np.zeros(16_000, np.float32)},
         r"audio: dim 0 must lie in \[3200, 160000\]": {**good, "audio": np.zeros(200_000, np.float32)},
         "audio: contains NaN": {**good, "audio": np.full(16_000, np.nan, np.float32)},
-        "reference_image: dim 0 must be 32": {**good, "reference_image": np.zeros((64, 64, 3), np.uint8)},
+        "reference_image: 1000 pixels is not a square": {
+            **good,
+            "reference_image": np.zeros((1000, 3), np.uint8),
+        },
+        "reference_image: must have 2 dims": {**good, "reference_image": np.zeros((32, 32, 3), np.uint8)},
         "reference_image: dtype must be uint8": {
             **good,
             "reference_image": good["reference_image"].astype(float),
