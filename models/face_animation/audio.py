@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from models.face_animation.dataset import FPS, SAMPLE_RATE
 
@@ -48,6 +47,8 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     """``samples`` at ``rate`` -> 16 kHz (polyphase)."""
     if rate == SAMPLE_RATE:
         return samples.astype(np.float32)
+    from scipy.signal import resample_poly  # scipy.signal takes seconds to import: serving may not need it
+
     divisor = np.gcd(rate, SAMPLE_RATE)
     return resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor).astype(np.float32)
 
@@ -55,6 +56,8 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
 def mel_features(samples: np.ndarray) -> np.ndarray:
     """F_a: float32 [n_mel_frames, 80] of 16 kHz ``samples``: 30 Hz high-pass, |STFT| (Hann, 1024,
     hop 256), mel 90-7600 Hz, (20 log10(mel) - 16 + 100) / 100 clipped to [0, 1] (AutoVC's make_spect)."""
+    from scipy.signal import butter, sosfiltfilt
+
     sos = butter(5, HIGHPASS_HZ, btype="highpass", fs=SAMPLE_RATE, output="sos")
     filtered = sosfiltfilt(sos, samples.astype(np.float64)).astype(np.float32)
     spectrum = torch.stft(
