@@ -149,3 +149,20 @@ def test_hostile_requests_get_errors_naming_the_field(face_model: Path) -> None:
         with pytest.raises(ValueError, match=message):
             schema.check_inputs(tensors)
             predict_request(trained, tensors)
+
+
+def test_the_monitoring_reference_carries_the_speech_and_motion_columns(face_model, face_dataset) -> None:
+    from fnmatch import fnmatch
+
+    from components.reference import reference_frame
+    from monitoring.config import load_config
+
+    frame = reference_frame("face_animation", face_model, face_dataset, "test")
+    config = load_config("face_animation")
+    assert set(config["drift"]["numerical"]) <= set(frame.columns)
+    assert sorted(c for c in frame.columns if fnmatch(c, config["drift"]["feature_column"])) == [
+        "reference_image_mean",
+        "reference_landmarks_mean",
+    ]
+    assert (frame["duration_s"] > 0).all() and (frame["pitch_hz"] > 60).all()  # espeak voices are voiced
+    assert (frame["mouth_opening"] > 0).all()
