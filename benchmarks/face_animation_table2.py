@@ -149,6 +149,9 @@ PC-AVS rows are not reproduced. Still face (L_0 held, no motion): LMD {still["lm
 mouth {still["lmd_mouth_still"]:.3f}. Model-free oracle on this dataset: lip distance from the mel
 window R² {found["lip_r2"]:.2f}, within-utterance r {found["lip_r_within"]:.2f}; emotion from
 utterance audio statistics {found["emotion_accuracy"]:.2f} (chance {found["emotion_chance"]:.2f}).
+One seed on 6 test utterances per speaker: the rows' order is weak evidence; a row above the still
+face's LMD has not learned the mouth motion at this scale. Throughput and wall time were measured
+while other jobs shared the 2 cores (load average ~20), so they do not compare across rows.
 Full scale (GPU): `python -m benchmarks.face_animation_table2 --scale full --device cuda`.
 """
     write_section(
