@@ -141,3 +141,13 @@ def test_tables_report_silence_and_audio_of_another_length(face_dataset: Path, t
     soundfile.write(str(path), np.zeros(int(row.duration_s * 16_000) + 8_000, np.float32), 16_000)
     files = expectations.tables(data)["files"].set_index("utterance_key").loc[row.utterance_key]
     assert files.level_db < expectations.SILENCE_DB and files.audio_minus_video_frames > 10
+
+
+def test_validation_names_the_broken_utterance_in_words(face_dataset: Path, tmp_path: Path) -> None:
+    from components.validate import validate_cohort
+
+    data, row = _copy(face_dataset, tmp_path)
+    dataset.audio_path(data, row.partition, row.utterance_key).unlink()
+    report = validate_cohort(data, docs_dir=None, family="face_animation")
+    [failure] = report.failures
+    assert not report.success and failure.column == "audio_exists" and row.utterance_key in failure.found
