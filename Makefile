@@ -12,6 +12,8 @@ help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
+	@# espeak-ng: the face-animation family's synthetic speech (Debian package, root on CI)
+	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# torch first, pinned: a machine that carries the CPU build takes it instead of CUDA wheels

@@ -1,0 +1,1 @@
+"""Emotion-aware audio-driven face animation (paper: audio-driven-face-animation.txt)."""
