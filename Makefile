@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export AFFECTOPS_HOME ?= $(CURDIR)/.affectops
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format lock repro bench clean
+.PHONY: help install system-deps demo test test-fast lint format lock repro bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -19,15 +19,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv with torch (CPU if present), the platform and its dev tools
+install: $(STAMP) system-deps ## Create .venv with torch (CPU if present), the platform and its dev tools
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps: ## Debian packages: espeak-ng (the audio-emotion family's synthetic speech)
+	@command -v espeak-ng >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q espeak-ng; }
 
 demo: $(STAMP) ## The main job end to end on embedded defaults
 	$(VENV)/bin/affectops demo
 
-test: $(STAMP) k8s-tools ## Run the whole test suite (what CI runs)
+test: $(STAMP) system-deps k8s-tools ## Run the whole test suite (what CI runs)
 	$(VENV)/bin/pytest -q
 
-test-fast: $(STAMP) ## Unit tests only
+test-fast: $(STAMP) system-deps ## Unit tests only
 	$(VENV)/bin/pytest -q -m unit
 
 lint: $(STAMP) ## Ruff lint and format check
