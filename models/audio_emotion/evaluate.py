@@ -126,6 +126,7 @@ def evaluate(trained: TrainedModel, data: Path, holdout: str | None = None) -> d
     real = trained.model.normalize(torch.from_numpy(spectrograms(data, table)))
     return {
         "partition": partition,
+        "classes": list(trained.config.classes),
         **accuracy_metrics(predictions, trained.config.classes),
         **generation_metrics(trained, data, real),
     }
