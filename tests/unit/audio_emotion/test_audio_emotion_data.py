@@ -14,7 +14,7 @@ from models.audio_emotion import corpus
 from models.audio_emotion.dataset import PARTITIONS, clips, read_meta
 from models.audio_emotion.expectations import tables
 from models.audio_emotion.oracle import separability
-from models.audio_emotion.spectrogram import SHAPE, AudioError, Audio, decode_wav, mel_matrix, spectrogram
+from models.audio_emotion.spectrogram import SHAPE, Audio, AudioError, decode_wav, mel_matrix, spectrogram
 from models.audio_emotion.split import assign
 
 pytestmark = pytest.mark.unit
