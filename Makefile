@@ -6,14 +6,12 @@ STAMP := $(VENV)/.installed
 export AFFECTOPS_HOME ?= $(CURDIR)/.affectops
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser-tools demo test test-fast lint format lock repro bench clean
+.PHONY: help install system-deps browser-tools demo test test-fast lint format lock repro bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
-	@# espeak-ng: the face-animation family's synthetic speech (Debian package, root on CI)
-	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# torch first, pinned: a machine that carries the CPU build takes it instead of CUDA wheels
@@ -21,7 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv with torch (CPU if present), the platform and its dev tools
+install: $(STAMP) system-deps ## Create .venv with torch (CPU if present), the platform and its dev tools
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps: ## Debian packages: espeak-ng (synthetic speech of the face-animation and audio-emotion families)
+	@command -v espeak-ng >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q espeak-ng; }
 
 # Debian's Chromium for the browser tests (tests/browser_support.py; the Evidently and MLflow UI tests)
 browser-tools: ## Install Debian's chromium (apt-get, as root) for the browser tests
@@ -35,10 +37,10 @@ browser-tools: ## Install Debian's chromium (apt-get, as root) for the browser t
 demo: $(STAMP) ## The main job end to end on embedded defaults
 	$(VENV)/bin/affectops demo
 
-test: $(STAMP) k8s-tools browser-tools ## Run the whole test suite (what CI runs)
+test: $(STAMP) system-deps k8s-tools browser-tools ## Run the whole test suite (what CI runs)
 	$(VENV)/bin/pytest -q
 
-test-fast: $(STAMP) ## Unit tests only
+test-fast: $(STAMP) system-deps ## Unit tests only
 	$(VENV)/bin/pytest -q -m unit
 
 lint: $(STAMP) ## Ruff lint and format check
