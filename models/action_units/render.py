@@ -61,10 +61,11 @@ MOTIONS: dict[int, list[tuple[list[int], float, float]]] = {
 
 
 # AU -> (orientation in units of pi, period in units of r): AUs that share centres (12/14/15 at the
-# mouth corners, 23/24/25 at the lip centres, 17/26 below the lip) get orientations far apart
+# mouth corners, 23/24/25 at the lip centres, 17/26 below the lip) get orientations far apart; AU2, just
+# above the brows, is not horizontal (the brows' own edges would read as its texture)
 TEXTURES: dict[int, tuple[float, float]] = {
     1: (0.0, 0.3),
-    2: (0.5, 0.3),
+    2: (0.75, 0.3),
     4: (0.25, 0.3),
     6: (0.75, 0.3),
     7: (0.5, 0.25),
