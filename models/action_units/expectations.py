@@ -158,12 +158,11 @@ def _folds(folds: pd.DataFrame, seqs: pd.DataFrame, layout: str | None) -> tuple
     subjects = out[["subject_id"]].copy()
     published = published_fold(layout) if layout in LAYOUTS else {}
     if {"subject_id", "fold"} <= set(folds):
-        n = folds.groupby("subject_id")["fold"].nunique()
-        first = folds.groupby("subject_id")["fold"].first()
+        rows = folds.dropna(subset=["subject_id"])
+        n = rows.groupby("subject_id")["fold"].nunique()
+        as_published = rows["fold"].eq(rows["subject_id"].map(published)).groupby(rows["subject_id"]).all()
         subjects["n_folds"] = subjects["subject_id"].map(n).fillna(0).astype("int64")
-        subjects["published_fold"] = [
-            published.get(s) == first.get(s) if s in first else None for s in subjects["subject_id"]
-        ]
+        subjects["published_fold"] = subjects["subject_id"].map(as_published).astype("boolean")
     return out, subjects
 
 
