@@ -209,3 +209,22 @@ def test_serving_answers_per_au_and_names_bad_tensors(au_model) -> None:
         schema.check_inputs({**example, "image": example["image"].astype(np.float32)})
     with pytest.raises(ValueError, match="landmarks: contains NaN or inf"):
         schema.check_inputs({**example, "landmarks": np.full((68, 2), np.nan, np.float32)})
+
+
+def test_a_disfa_dataset_trains_the_8_au_detector(tmp_path: Path) -> None:
+    from models.action_units.evaluate import evaluate
+
+    data = tmp_path / "disfa"
+    synth.synthesize(
+        replace(spec.tiny_dataset(), layout="disfa", subjects_per_part=1, frames=16, pool_images=16), data
+    )
+    split.split(data)
+    config = replace(spec.tiny_config(), layout="disfa", epochs=1, batch_size=16, probe_epochs=2)
+    path = spec.SPEC.train.train(
+        config, data, LocalTracker(tmp_path / "t"), out_dir=tmp_path / "run", holdout=2, device="cpu"
+    )
+    report = evaluate(spec.SPEC.train.load(path), data)
+    assert {key for key in report if key.startswith("f1_au")} == {
+        f"f1_au{au}" for au in (1, 2, 4, 6, 9, 12, 25, 26)
+    }
+    assert report["frames"] == 16 and 0.0 <= report["f1"] <= 1.0
