@@ -65,6 +65,7 @@ FAMILIES: Mapping[str, FamilySpec] = _Families(
     {
         "hearing_loss": "models.hearing_loss.spec",
         "expression": "models.expression.spec",
+        "action_units": "models.action_units.spec",
         "face_animation": "models.face_animation.spec",
         "audio_emotion": "models.audio_emotion.spec",
     }

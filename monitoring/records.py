@@ -6,7 +6,8 @@ Family-generic: an input tensor ``[T, D]`` becomes ``{name}_frames`` (T) and ``{
 ``{name}_std`` (D floats each, over the first axis); a scalar output keeps its name, and a per-frame
 integer output ``[T]`` (class indices, e.g. per-frame labels) becomes its class shares
 ``{name}_share_{k}``, the fraction of the request's frames predicted as class ``k`` (classes with no
-frame are absent: 0, see ``monitoring.drift.with_class_shares``).
+frame are absent: 0, see ``monitoring.drift.with_class_shares``). An image ``[H, W, C]`` is summarised
+as ``[H * W, C]``: its per-channel mean and std.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ BASE_COLUMNS = (INFERENCE_ID, TIMESTAMP, MODEL_NAME, MODEL_VERSION, STATUS)
 
 
 def summarize_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
-    """``{name}_frames``, ``{name}_mean`` and ``{name}_std`` of a [T, D] (or [T]) tensor, over T."""
+    """``{name}_frames``, ``{name}_mean`` and ``{name}_std`` of a [T, D] (or [T]) tensor, over T; a
+    tensor [..., D] of more axes (an image [H, W, 3]) is summarised over all but its last (T = H * W)."""
     frames = np.asarray(value, dtype=np.float64)
     if frames.ndim == 1:
         frames = frames[:, None]
+    elif frames.ndim > 2:
+        frames = frames.reshape(-1, frames.shape[-1])
     if frames.ndim != 2 or frames.shape[0] == 0:
         raise ValueError(f"{name}: cannot summarize a tensor of shape {np.shape(value)}; want [T, D], T >= 1")
     return {
