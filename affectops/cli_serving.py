@@ -84,7 +84,7 @@ def serve_transformer_cmd(
         ),
     ] = None,
     family: Annotated[
-        str | None, typer.Option(help="Family whose raw media to take (default: the one that has media).")
+        str | None, typer.Option(help="Family whose raw media to take (default: hearing_loss).")
     ] = None,
     model_name: Annotated[
         str | None, typer.Option(help="The predictor's model name (default: the family).")

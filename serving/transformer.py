@@ -30,19 +30,16 @@ from kserve.errors import InferenceError, InvalidInput
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
 
 from core.settings import Settings, load_settings
-from models import FAMILIES, get_family
+from models import DEFAULT_FAMILY, FAMILIES, get_family
 from models.common.media import Media, MediaError, MediaInput, MediaPreprocessor
 from serving import v2
 from serving.core import ENVELOPE_BYTES, resolve_weights
 
 
 def family_media(family: str | None) -> tuple[str, Media]:
-    """``family`` and its Media; ``None`` means the one family that has raw-media preprocessing."""
+    """``family`` and its Media; ``None`` means the headline family (``models.DEFAULT_FAMILY``)."""
     with_media = sorted(name for name, spec in FAMILIES.items() if spec.serve.media is not None)
-    if family is None:
-        if len(with_media) != 1:
-            raise ValueError(f"family: name one of the families with raw-media preprocessing: {with_media}")
-        family = with_media[0]
+    family = family or DEFAULT_FAMILY
     media = get_family(family).serve.media
     if media is None:
         raise ValueError(

@@ -6,7 +6,7 @@
 
 REST v2 only (no gRPC: encoded media travel as binary REST tensors), on ``serving.model_server``'s
 server, whose decoder reads binary ``BYTES`` tensors as the bytes they are. ``--family`` defaults to
-the one family that has raw-media preprocessing. Aliases: ``--weights`` for ``--encoder-weights``,
+the headline family (``models.DEFAULT_FAMILY``). Aliases: ``--weights`` for ``--encoder-weights``,
 ``--max-clip-bytes`` for ``--max-input-bytes``, ``--encoder-depth N`` for ``--media-config depth=N``.
 """
 

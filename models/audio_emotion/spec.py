@@ -10,6 +10,7 @@ from models.audio_emotion import (
     data,
     expectations,
     figures,
+    media,
     model,
     predict,
     requests,
@@ -95,8 +96,7 @@ SPEC = FamilySpec(
         example=schema.example_input,
         predict=predict.predict_request,
         predict_batch=predict.predict_batch,
-        # media.MEDIA (WAV uploads -> spectrogram) is complete but not wired in yet: the transformer
-        # server picks "the one family with media" when started without --family (serving/transformer.py)
+        media=media.MEDIA,  # WAV uploads -> the 156 x 64 spectrogram
     ),
     monitor=MonitorPart(
         config=Path(__file__).parent / "monitoring.yaml",

@@ -266,7 +266,8 @@ def test_no_weights_refuses_to_start(weights: Path) -> None:
 
 
 def test_the_transformer_takes_the_media_of_the_family() -> None:
-    assert family_media(None) == ("hearing_loss", MEDIA)
+    assert family_media(None) == ("hearing_loss", MEDIA)  # the headline family
+    assert family_media("audio_emotion")[0] == "audio_emotion"  # WAV uploads
     with pytest.raises(ValueError, match="family 'expression' has no raw-media preprocessing"):
         family_media("expression")
 
