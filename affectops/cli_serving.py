@@ -141,13 +141,28 @@ def serve_package(
     ref: Ref,
     out: Annotated[Path, typer.Option(help="Directory for config/config.properties and model-store/.")],
     model_name: Annotated[str | None, typer.Option(help="Endpoint name (default: the family).")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="TorchServe's batch_size: most requests in one forward pass (1: none).")
+    ] = 32,
+    max_batch_delay_ms: Annotated[
+        int, typer.Option(help="TorchServe's max_batch_delay: longest a batch waits to fill, in ms.")
+    ] = 5,
 ) -> None:
-    """Build a TorchServe .mar in KServe's pytorch-runtime layout (KServe v2 envelope, token auth on)."""
+    """Build a TorchServe .mar in KServe's pytorch-runtime layout (the handler's own v2 envelope, TorchServe
+    batching, token auth on)."""
     from serving.torchserve.package import build_model_store
 
     family, uri = parse_ref(ref)
     try:
-        store = build_model_store(family, uri, out, settings=load_settings(), model_name=model_name)
+        store = build_model_store(
+            family,
+            uri,
+            out,
+            settings=load_settings(),
+            model_name=model_name,
+            batch_size=batch_size,
+            max_batch_delay_ms=max_batch_delay_ms,
+        )
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     typer.echo(f"model store: {store} (upload it to the storageUri of a pytorch-format InferenceService)")
