@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,65 @@ def _events(count: int, start: int, binary: bool, seed: int = 0) -> list:
         events.append(request_event(f"bench-{i}", "hl", tensors, meta, binary=binary))
         events.append(response_event(f"bench-{i}", "hl", "1", outputs))
     return events
+
+
+def _median_ms(step: Callable[[], object], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
+
+
+def _event_costs(payload: str, binary: bool, rounds: int) -> str:
+    from datetime import UTC, datetime
+
+    from monitoring.events import parse_event
+    from monitoring.records import tensor_summary
+    from monitoring.store import encode_line
+    from serving import v2
+
+    request, response = _events(1, 0, binary)
+    now = datetime.now(UTC)
+    (half,) = parse_event(request.headers, request.body, now)
+    length = {k.lower(): v for k, v in request.headers.items()}.get(v2.HEADER_LENGTH)
+    head = request.body[: int(length)] if length else request.body
+    tensors = {name: np.zeros((FRAMES, DIM), np.float32) for name in ("current", "anchor")}
+    whole = _median_ms(
+        lambda: [encode_line(h) for h in parse_event(request.headers, request.body, now)], rounds
+    )
+    decode = _median_ms(lambda: v2.loads_json(head, "body"), rounds)
+    summaries = _median_ms(lambda: [tensor_summary(k, v) for k, v in tensors.items()], rounds)
+    line = _median_ms(lambda: encode_line(half), rounds)
+    convert = ""
+    if not binary:  # v1's nested lists of numbers become arrays before they are summarised
+        lists = v2.loads_json(head, "body")["instances"][0]
+        seconds = _median_ms(lambda: [np.asarray(v, dtype=np.float64) for v in lists.values()], rounds)
+        convert = f", nested lists -> arrays {seconds:.2f}"
+    answer = _median_ms(
+        lambda: [encode_line(h) for h in parse_event(response.headers, response.body, now)], rounds
+    )
+    return (
+        f"{payload} request {whole:.2f} ms (JSON decoding {decode:.2f}{convert}, the two tensors' summaries "
+        f"{summaries:.2f}, the journal line {line:.2f}), its response {answer:.2f} ms"
+    )
+
+
+def per_event_costs(rounds: int = 20) -> str:
+    """Where one event's time goes in the sink's own code (in process, median of ``rounds``): the whole
+    parse + journal encoding, and within it the JSON decoding, the tensor summaries, the journal line."""
+    parts = [
+        _event_costs(payload, binary, rounds) for payload, binary in (("v2 binary", True), ("v1 JSON", False))
+    ]
+    return (
+        "Where an event's time goes in the sink's own code (`per_event_costs`, in process, median of 20): "
+        + "; ".join(parts)
+        + ". The rest of a sink event over the bare handler's is the commit's hop to the journal thread, "
+        "the write and fsync, and the futures an acknowledgement waits on; client and servers share the "
+        "cores with the other jobs of this machine, so rates move between runs and only the ratios of "
+        "one run compare."
+    )
 
 
 def bare_app():
@@ -153,7 +213,7 @@ def main() -> None:
             "cores, so client and sink share the CPU. `bare aiohttp`: the same events from the same client "
             "to an aiohttp process whose one handler reads each body and answers 200 (no parsing, no "
             "storage), sent just before the sink's run: the floor of what an aiohttp service can ingest "
-            "here. `sink / bare` is their ratio."
+            "here. `sink / bare` is their ratio.\n\n" + per_event_costs()
         )
         print(write_section("Inference-log sink ingest", table, notes))
 

@@ -249,6 +249,12 @@ def test_concurrent_mixed_length_requests_each_get_their_own_answer(
             np.testing.assert_allclose(np.asarray(outputs[name]).reshape(value.shape), value, atol=1e-5)
 
 
+def test_torchserve_loaded_the_model_with_its_batching(server: ServerInfo) -> None:
+    headers = {"Authorization": f"Bearer {server.management_token}"}
+    (described,) = httpx.get(f"{server.management_url}/models/{NAME}", headers=headers, timeout=10).json()
+    assert (described["batchSize"], described["maxBatchDelay"]) == (BATCH_SIZE, 50)
+
+
 def test_apis_refuse_requests_without_the_token(server: ServerInfo) -> None:
     models = f"{server.management_url}/models"
     for url, token in ((models, None), (models, server.inference_token)):
