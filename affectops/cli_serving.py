@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from core.settings import load_settings
+from serving.batching import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_WAIT_MS
 
 
 class _StartByDefault(TyperGroup):
@@ -63,13 +64,32 @@ def serve_start(
         str | None,
         typer.Option(help="Send every inference to this sink (default: none; see `monitor sink`)."),
     ] = None,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most concurrent requests in one forward pass (1: no batching).")
+    ] = DEFAULT_MAX_BATCH_SIZE,
+    max_batch_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Longest a queued request waits for its batch to fill (an idle model never waits)."
+        ),
+    ] = DEFAULT_MAX_WAIT_MS,
 ) -> None:
     """Serve a registered model with the KServe model server (v1, v2 REST + binary, v2 gRPC)."""
+    from serving.batching import BatchPolicy
     from serving.server import serve
 
     family, uri = parse_ref(ref)
     try:
-        serve(family, uri, host=host, http_port=http_port, grpc_port=grpc_port, log_url=log_url)
+        batching = BatchPolicy(max_batch_size, max_batch_wait_ms)
+        serve(
+            family,
+            uri,
+            host=host,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            log_url=log_url,
+            batching=batching,
+        )
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
 
@@ -121,13 +141,28 @@ def serve_package(
     ref: Ref,
     out: Annotated[Path, typer.Option(help="Directory for config/config.properties and model-store/.")],
     model_name: Annotated[str | None, typer.Option(help="Endpoint name (default: the family).")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="TorchServe's batch_size: most requests in one forward pass (1: none).")
+    ] = 32,
+    max_batch_delay_ms: Annotated[
+        int, typer.Option(help="TorchServe's max_batch_delay: longest a batch waits to fill, in ms.")
+    ] = 5,
 ) -> None:
-    """Build a TorchServe .mar in KServe's pytorch-runtime layout (KServe v2 envelope, token auth on)."""
+    """Build a TorchServe .mar in KServe's pytorch-runtime layout (the handler's own v2 envelope, TorchServe
+    batching, token auth on)."""
     from serving.torchserve.package import build_model_store
 
     family, uri = parse_ref(ref)
     try:
-        store = build_model_store(family, uri, out, settings=load_settings(), model_name=model_name)
+        store = build_model_store(
+            family,
+            uri,
+            out,
+            settings=load_settings(),
+            model_name=model_name,
+            batch_size=batch_size,
+            max_batch_delay_ms=max_batch_delay_ms,
+        )
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
     typer.echo(f"model store: {store} (upload it to the storageUri of a pytorch-format InferenceService)")
@@ -158,12 +193,19 @@ def serve_deploy(
     apply: Annotated[
         bool, typer.Option("--apply", help="Create or patch it on the current cluster.")
     ] = False,
+    max_batch_size: Annotated[
+        int, typer.Option(help="kserve only: most concurrent requests in one forward pass (1: none).")
+    ] = DEFAULT_MAX_BATCH_SIZE,
+    max_batch_wait_ms: Annotated[
+        float, typer.Option(help="kserve only: longest a queued request waits for its batch to fill.")
+    ] = DEFAULT_MAX_WAIT_MS,
 ) -> None:
     """Resolve the registry reference to its artifact and write (or apply) the InferenceService.
 
     KServe cannot resolve registry aliases itself: this pins the resolved version and its S3 URI.
     """
     from pipelines.cluster import load_cluster
+    from serving.batching import BatchPolicy
     from serving.deploy import build_inference_service, deploy, resolve_model
 
     family, uri = parse_ref(ref)
@@ -187,6 +229,7 @@ def serve_deploy(
             settings=settings,
             model_storage_uri=model_storage_uri,
             video_encoder_weights=video_encoder_weights,
+            batching=BatchPolicy(max_batch_size, max_batch_wait_ms),
         )
         text = deploy(isvc, apply=apply, out=out)
     except (ValueError, FileNotFoundError) as err:

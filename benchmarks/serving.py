@@ -1,13 +1,14 @@
-"""Serving overhead: the hearing-loss detector behind KServe's ModelServer and TorchServe vs its raw
-forward pass.
+"""Serving overhead and dynamic batching: the hearing-loss detector behind KServe's ModelServer and
+TorchServe, batched and unbatched, vs its raw forward pass.
 
 ``python -m benchmarks.serving [--quick]``: one request = two [150, 384] float32 tensors (a 30 s
 segment and its anchor); model = the default config (GRU 256) with random weights (speed does not
-depend on training). For each ``Target`` in ``targets()`` (KServe: v2 binary, v2 JSON, v1; TorchServe
-with the kservev2 envelope: v2 JSON, the only body that envelope takes) on loopback at concurrency 1,
-8 and 32: p50 / p99 latency and throughput, each beside the raw in-process ``predict_request`` of the
-same model. Then where TorchServe's v2 JSON time goes (its Python-side conversions timed in process),
-and in-process micro-batching at concurrency 32 (one forward of 32 requests vs 32 forwards).
+depend on training). For each ``Target`` in ``targets()`` (KServe: v2 binary, v2 JSON, v1, with its
+dynamic batching on and off; TorchServe with the affectops handler as its own v2 envelope: v2 binary
+and v2 JSON, TorchServe batching on and off) on loopback at concurrency 1, 8 and 32: p50 / p99
+latency and throughput, each beside the raw in-process ``predict_request`` of the same model. Then
+in-process micro-batching at concurrency 32 (one forward of 32 requests vs 32 forwards): the gain
+batching can give at most.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -25,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -97,10 +98,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def kserve_server(model_path: Path) -> Iterator[Endpoint]:
+def kserve_server(model_path: Path, max_batch_size: int) -> Iterator[Endpoint]:
     http_port, grpc_port = _free_port(), _free_port()
     command = [sys.executable, "-m", "serving", "--family", FAMILY, "--model-uri", str(model_path)]
     command += ["--model-name", NAME, "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    command += ["--max-batch-size", str(max_batch_size)]
     url = f"http://127.0.0.1:{http_port}"
     with tempfile.TemporaryFile() as log:
         env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
@@ -122,14 +124,19 @@ def kserve_server(model_path: Path) -> Iterator[Endpoint]:
 
 
 @contextlib.contextmanager
-def torchserve_server(model_path: Path) -> Iterator[Endpoint]:
+def torchserve_server(model_path: Path, batch_size: int) -> Iterator[Endpoint]:
     """The ``.mar`` that ``affectops serve package`` builds, in the real TorchServe on loopback."""
     with tempfile.TemporaryDirectory() as tmp, _environ(OMP_NUM_THREADS=str(THREADS)):
         # the frontend hands its environment on to the Python worker it spawns, so the worker's
         # torch gets the same thread count as the KServe server
         settings = load_settings({"AFFECTOPS_HOME": str(Path(tmp) / "home")})
         store = build_model_store(
-            FAMILY, str(model_path), Path(tmp) / "store", settings=settings, model_name=NAME
+            FAMILY,
+            str(model_path),
+            Path(tmp) / "store",
+            settings=settings,
+            model_name=NAME,
+            batch_size=batch_size,
         )
         ports = {
             "inference_port": _free_port(),
@@ -154,11 +161,60 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+KSERVE, KSERVE_UNBATCHED = "KServe ModelServer", "KServe, unbatched"
+TORCHSERVE, TORCHSERVE_UNBATCHED = "TorchServe", "TorchServe, unbatched"
+
+
 def targets() -> list[Target]:
+    """Each runtime with its batching on (the defaults: 32 requests, 5 ms)."""
     return [
-        Target("KServe ModelServer", kserve_server, ("v2 binary", "v2 JSON", "v1")),
-        Target("TorchServe (kservev2)", torchserve_server, ("v2 JSON",)),
+        Target(KSERVE, functools.partial(kserve_server, max_batch_size=32), ("v2 binary", "v2 JSON", "v1")),
+        Target(TORCHSERVE, functools.partial(torchserve_server, batch_size=32), ("v2 binary", "v2 JSON")),
     ]
+
+
+def pairs() -> list[tuple[Target, Target]]:
+    """(batched, unbatched) of each runtime, run at the same time for the side-by-side rows."""
+    return [
+        (
+            Target(KSERVE, functools.partial(kserve_server, max_batch_size=32), ("v2 binary",)),
+            Target(KSERVE_UNBATCHED, functools.partial(kserve_server, max_batch_size=1), ("v2 binary",)),
+        ),
+        (
+            Target(TORCHSERVE, functools.partial(torchserve_server, batch_size=32), ("v2 binary",)),
+            Target(TORCHSERVE_UNBATCHED, functools.partial(torchserve_server, batch_size=1), ("v2 binary",)),
+        ),
+    ]
+
+
+def side_by_side(
+    model_path: Path, pair: tuple[Target, Target], protocol: Protocol, rounds: int, requests: int
+) -> list[dict]:
+    """Both servers of ``pair`` up at once, ``rounds`` alternating rounds of ``requests`` requests at
+    concurrency 32 to each: on a shared machine both see the same load, so their ratio is fair."""
+    concurrency = CONCURRENCY[-1]
+    results: dict[str, tuple[list[np.ndarray], float]] = {t.name: ([], 0.0) for t in pair}
+    with contextlib.ExitStack() as stack:
+        endpoints = [(t.name, stack.enter_context(t.start(model_path))) for t in pair]
+        for _ in range(rounds):
+            for name, endpoint in endpoints:
+                latencies, wall = asyncio.run(_load(endpoint, protocol, concurrency, requests))
+                done, total = results[name]
+                results[name] = ([*done, latencies], total + wall)
+    rows = []
+    for name, (latencies, wall) in results.items():
+        merged = np.concatenate(latencies)
+        rows.append(
+            {
+                "runtime": name,
+                "protocol": "v2 binary, side by side",
+                "concurrency": concurrency,
+                "p50 ms": float(np.median(merged)) * 1e3,
+                "p99 ms": float(np.percentile(merged, 99)) * 1e3,
+                "req/s": len(merged) / wall,
+            }
+        )
+    return rows
 
 
 async def _load(
@@ -240,42 +296,6 @@ def micro_batching(
     return singles, batched
 
 
-def torchserve_conversions(body: bytes, rounds: int) -> dict[str, float]:
-    """Median seconds of each Python-side step a v2 JSON request takes in TorchServe's worker before the
-    forward pass, timed in process with the real envelope and handler code; plus ``orjson.loads``, the
-    decoder KServe's dataplane uses on the same body (for comparison, not a TorchServe step)."""
-    import orjson
-    from ts.torch_handler.request_envelope.kservev2 import KServev2Envelope
-
-    from serving.torchserve.handler import FamilyHandler
-
-    envelope, handler = KServev2Envelope(None), FamilyHandler()
-
-    def envelope_from(parsed: dict) -> object:
-        envelope.context = SimpleNamespace()  # the envelope stores input names and the request id here
-        return envelope.parse_input([{"body": parsed}])  # a dict body skips its json.loads
-
-    inputs = envelope_from(json.loads(body))
-    # (set-up outside the timer, timed step); the envelope rewrites its input, so each round parses afresh
-    steps: dict[str, tuple[Callable[[], object], Callable[[object], object]]] = {
-        "json.loads": (lambda: body, json.loads),
-        # kservev2 turns each input's flat list into an array and back into nested lists
-        "envelope": (lambda: json.loads(body), envelope_from),
-        "handler": (lambda: inputs, handler.preprocess),  # nested lists -> float32 arrays
-        "orjson.loads": (lambda: body, orjson.loads),
-    }
-    medians = {}
-    for name, (setup, step) in steps.items():
-        times = []
-        for _ in range(rounds):
-            argument = setup()
-            start = time.perf_counter()
-            step(argument)
-            times.append(time.perf_counter() - start)
-        medians[name] = float(np.median(times))
-    return medians
-
-
 def _row(runtime: str, protocol: str, concurrency: int, latencies: np.ndarray, rate: float, raw: np.ndarray):
     p50 = float(np.median(latencies))
     return {
@@ -290,8 +310,8 @@ def _row(runtime: str, protocol: str, concurrency: int, latencies: np.ndarray, r
     }
 
 
-def run(quick: bool, out_dir: Path) -> tuple[pd.DataFrame, str]:
-    """The table, and a note on where TorchServe's v2 JSON time goes."""
+def run(quick: bool, out_dir: Path) -> pd.DataFrame:
+    """The table: every target's points, then the in-process micro-batching rows."""
     torch.manual_seed(0)
     torch.set_num_threads(THREADS)
     config = HearingLossConfig()  # the paper's default: GRU 256, Marlin+VM+ABM
@@ -318,43 +338,37 @@ def run(quick: bool, out_dir: Path) -> tuple[pd.DataFrame, str]:
                     latencies, wall = asyncio.run(_load(endpoint, bodies[name], concurrency, n))
                     rows.append(_row(target.name, name, concurrency, latencies, n / wall, raw))
                 print(*rows[-len(CONCURRENCY) - 1 :], sep="\n", flush=True)
+    for pair in pairs():
+        rows += side_by_side(model_path, pair, bodies["v2 binary"], 2 if quick else 4, 64)
+        print(*rows[-2:], sep="\n", flush=True)
     singles, batched = micro_batching(trained, tensors, 32, 3 if quick else 10)
     for label, seconds in (("32 single forwards", singles), ("one forward of 32 stacked", batched)):
         per_request = np.full(1, seconds / 32)
         rows.append(_row("raw, in process", label, 32, per_request, 32 / seconds, np.full(1, singles / 32)))
-    table = pd.DataFrame(rows)
-    body = bodies["v2 JSON"].body
-    return table.round(2), torchserve_cost(
-        table, torchserve_conversions(body, 10 if quick else 30), len(body)
-    )
+    return pd.DataFrame(rows).round(2)
 
 
-def torchserve_cost(table: pd.DataFrame, conversions: dict[str, float], body_bytes: int) -> str:
-    """Where TorchServe's concurrency-1 v2 JSON p50 goes, beside KServe's on the same body."""
+def goals(table: pd.DataFrame) -> str:
+    """The issue's ratios, read from the table of one run."""
 
-    def at_one(runtime: str) -> pd.Series:
-        rows = table[(table.runtime == runtime) & (table.protocol == "v2 JSON") & (table.concurrency == 1)]
-        return rows.iloc[0]
+    def row(runtime: str, protocol: str, concurrency: int) -> pd.Series:
+        found = table[
+            (table.runtime == runtime) & (table.protocol == protocol) & (table.concurrency == concurrency)
+        ]
+        return found.iloc[0]
 
-    served, kserve = at_one("TorchServe (kservev2)"), float(at_one("KServe ModelServer")["p50 ms"])
-    raw = served["p50 ms"] / served["p50 / raw p50"]  # the raw row measured beside TorchServe's
-    served = float(served["p50 ms"])
-    steps = {name: seconds * 1e3 for name, seconds in conversions.items()}
-    rest = served - raw - sum(steps[name] for name in ("json.loads", "envelope", "handler"))
-    size = body_bytes / 1e6
+    stacked = float(row("raw, in process", "one forward of 32 stacked", 32)["req/s / raw req/s"])
+    paired = "v2 binary, side by side"
+    kserve_gain = row(KSERVE, paired, 32)["req/s"] / row(KSERVE_UNBATCHED, paired, 32)["req/s"]
+    torch_gain = row(TORCHSERVE, paired, 32)["req/s"] / row(TORCHSERVE_UNBATCHED, paired, 32)["req/s"]
     return (
-        f"Where TorchServe's time goes, v2 JSON at concurrency 1: p50 {served:.1f} ms "
-        f"(KServe: {kserve:.1f} ms on the same body). Of it, {raw:.1f} ms is the forward pass (the raw row "
-        "beside it). Its worker then spends, timed in process with TorchServe's own envelope and the "
-        f"affectops handler on the same {size:.1f} MB body: stdlib `json.loads` {steps['json.loads']:.1f} ms "
-        f"(KServe's dataplane decodes with `orjson`: {steps['orjson.loads']:.1f} ms), the kservev2 "
-        f"envelope's flat list -> float64 array -> nested lists {steps['envelope']:.1f} ms, the handler's "
-        f"nested lists -> float32 arrays {steps['handler']:.1f} ms. The remaining {rest:.1f} ms is the Java "
-        "frontend hop (HTTP in Netty, the body relayed to the Python worker over its socket, the response "
-        "back) and the client's send. "
-        "Above concurrency 1 the one worker (batch size 1: the envelope decodes only a batch's first "
-        "request) serves one request at a time, so throughput stays near 1 / its per-request time. The "
-        "envelope takes JSON only: v2 binary, KServe's cheap path, is not open on TorchServe."
+        f"Ratios of this run: KServe v2 binary at concurrency 32, batched / unbatched throughput "
+        f"{kserve_gain:.2f}x against the in-process stacked-forward gain of {stacked:.2f}x "
+        f"({kserve_gain / stacked:.2f} of it; goal >= 0.8); at concurrency 1, p50 "
+        f"{row(KSERVE, 'v2 binary', 1)['p50 / raw p50']:.2f}x the raw forward beside it (goal <= 1.15). "
+        "TorchServe v2 binary: at "
+        f"concurrency 1, p50 {row(TORCHSERVE, 'v2 binary', 1)['p50 / raw p50']:.2f}x raw (goal <= 2.5); at "
+        f"concurrency 32, batched / unbatched throughput {torch_gain:.2f}x (goal >= 2)."
     )
 
 
@@ -363,20 +377,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="40 requests per point instead of 200")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        table, cost = run(args.quick, Path(tmp))
+        table = run(args.quick, Path(tmp))
     print(table.to_string(index=False))
     notes = (
         "`python -m benchmarks.serving` (`--quick`: 40 requests per point, else 200). One request: two "
-        "[150, 384] float32 tensors; model: default config (GRU 256, Marlin+VM+ABM), random weights. KServe: "
-        "`python -m serving`; TorchServe: the `.mar` and `config.properties` that `affectops serve package` "
-        "builds (kservev2 envelope, one worker, batch size 1, token authorization on), v2 JSON only. Client "
-        "(httpx, bodies pre-encoded) and server share the machine's cores. At concurrency 1 each served "
-        "request alternates with one raw in-process `predict_request` (the row above it), so both see "
-        "the same load on this shared machine; `p50 / raw p50` and `req/s / raw req/s` compare with "
-        "that raw row. Last two rows: "
-        "32 requests as 32 forwards vs one forward of the 32 stacked (same T), in process; their ratio is "
-        f"the gain micro-batching could give at concurrency 32. torch threads: {THREADS} (servers and raw)."
-        f"\n\n{cost}"
+        "[150, 384] float32 tensors; model: default config (GRU 256, Marlin+VM+ABM), random weights. "
+        "KServe: `python -m serving` with its dynamic batching (`--max-batch-size 32 --max-batch-wait-ms "
+        "5`, the defaults) and without (`--max-batch-size 1`); TorchServe: the `.mar` and "
+        "`config.properties` that `affectops serve package` builds (the affectops handler as its own v2 "
+        "envelope, one worker, token authorization on), with TorchServe batching (`batchSize` 32, "
+        "`maxBatchDelay` 5 ms, the defaults) and without (`batchSize` 1). Client (httpx, bodies "
+        "pre-encoded) and servers share the machine's cores. At concurrency 1 each served request "
+        "alternates with one raw in-process `predict_request` (the row above it), so both see the same "
+        "load on this shared machine; `p50 / raw p50` and `req/s / raw req/s` compare with that raw row. "
+        "`v2 binary, side by side` rows: each runtime batched and unbatched up at the same time, 4 "
+        "alternating rounds of 64 requests at concurrency 32 to each (2 with `--quick`), so that both see "
+        "the same machine load; their throughput ratio is batching's gain. "
+        "Last two rows: 32 requests as 32 forwards vs one forward of the 32 stacked (same T), in process; "
+        "their ratio is the most batching can gain at concurrency 32. torch threads: "
+        f"{THREADS} (servers and raw).\n\n{goals(table)}"
     )
     print(write_section(SECTION, table, notes))
 

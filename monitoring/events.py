@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
-from monitoring.records import BASE_COLUMNS, MODEL_VERSION, scalar_outputs, summarize_tensor
+from monitoring.records import BASE_COLUMNS, MODEL_VERSION, scalar_outputs, tensor_summary
 from serving import v2
 
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
@@ -72,11 +73,12 @@ class Half:
             for k, v in self.fields.items()
         }
         doc = {"id": self.inference_id, "kind": self.kind, "time": self.time.isoformat()}
-        return json.dumps({**doc, "model": self.model_name, "fields": fields}, separators=(",", ":")).encode()
+        # orjson writes a non-finite float as null (read back as a missing value)
+        return orjson.dumps({**doc, "model": self.model_name, "fields": fields})
 
     @classmethod
     def from_json(cls, line: bytes) -> Half:
-        doc = json.loads(line)
+        doc = orjson.loads(line)
         fields = {
             k: np.frombuffer(base64.b64decode(v["f32"]), dtype="<f4") if isinstance(v, dict) else v
             for k, v in doc["fields"].items()
@@ -153,9 +155,10 @@ def _status_code(value: str | None) -> int:
 
 def _structured(body: bytes) -> tuple[dict[str, str], bytes, str]:
     try:
-        doc = json.loads(body)
-    except ValueError as err:
-        raise EventError("bad_json", f"body: structured CloudEvent is not JSON: {err}") from None
+        doc = v2.loads_json(body, "body")
+    except v2.V2Error as err:
+        message = str(err).removeprefix("body: malformed JSON: ")
+        raise EventError("bad_json", f"body: structured CloudEvent is not JSON: {message}") from None
     if not isinstance(doc, dict):
         raise EventError("bad_json", "body: structured CloudEvent must be a JSON object")
     attributes = {k: str(v) for k, v in doc.items() if k not in ("data", "data_base64")}
@@ -165,7 +168,7 @@ def _structured(body: bytes) -> tuple[dict[str, str], bytes, str]:
         except ValueError:
             raise EventError("bad_body", "data_base64: not valid base64") from None
     else:
-        data = json.dumps(doc.get("data")).encode()
+        data = orjson.dumps(doc.get("data"))
     return attributes, data, str(doc.get("datacontenttype", "application/json")).lower()
 
 
@@ -200,8 +203,8 @@ def _header_length(headers: Mapping[str, str], attributes: Mapping[str, str]) ->
 
 def _payload(
     body: bytes, content_type: str, headers: Mapping[str, str], attributes: Mapping[str, str]
-) -> tuple[dict[str, Any], bytes]:
-    """The JSON document of the body and the binary tensor bytes after it (empty for pure JSON)."""
+) -> tuple[dict[str, Any], memoryview]:
+    """The JSON document of the body and the binary tensor bytes after it (empty for pure JSON), a view."""
     if not body:
         raise EventError("bad_body", "body: empty; the event carries no payload")
     length = _header_length(headers, attributes)
@@ -212,11 +215,14 @@ def _payload(
             length = v2.header_length(length, len(body))
         except v2.V2Error as err:
             raise EventError("bad_binary", str(err)) from None
-    head, raw = (body, b"") if length is None else (body[:length], body[length:])
+    view = memoryview(body)  # the tensors stay in the body: slices of a view copy nothing
+    head, raw = (view, view[:0]) if length is None else (view[:length], view[length:])
     try:
-        doc = json.loads(head)
-    except ValueError as err:
-        raise EventError("bad_json", f"body: not valid JSON: {err}") from None
+        doc = v2.loads_json(head, "body")  # orjson, the standard library only for NaN / Infinity literals
+    except v2.V2Error as err:
+        raise EventError(
+            "bad_json", f"body: not valid JSON: {str(err).removeprefix('body: malformed JSON: ')}"
+        ) from None
     if not isinstance(doc, dict):
         raise EventError("bad_body", f"body: must be a JSON object, got {type(doc).__name__}")
     return doc, raw
@@ -253,25 +259,25 @@ def _summaries(tensors: Mapping[str, Any], where: str) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name, value in tensors.items():
         try:
-            array = np.asarray(value, dtype=np.float64)
+            # a decoded v2 tensor stays as it came (a float32 view of the body); JSON lists become float64
+            array = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             raise EventError("bad_tensor", f"{where}.{name}: not a numeric tensor") from None
+        if array.dtype.kind not in "fiub":
+            raise EventError("bad_tensor", f"{where}.{name}: not a numeric tensor")
         if array.ndim == 0:
             summary[name] = float(array)
             continue
         if array.ndim > 2:  # e.g. images: statistics per channel (last axis) over all other axes
             array = array.reshape(-1, array.shape[-1])
         try:
-            stats = summarize_tensor(name, array)
+            summary.update(tensor_summary(name, array))
         except ValueError as err:
             raise EventError("bad_tensor", f"{where}.{err}") from None
-        summary.update(
-            {k: np.asarray(v, dtype="<f4") if isinstance(v, list) else v for k, v in stats.items()}
-        )
     return summary
 
 
-def _request_rows(doc: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
+def _request_rows(doc: dict[str, Any], raw: memoryview) -> list[dict[str, Any]]:
     if "instances" in doc:  # v1
         instances = doc["instances"]
         if not isinstance(instances, list) or not instances:
@@ -291,7 +297,7 @@ def _request_rows(doc: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
     raise EventError("bad_body", "body: a request needs 'instances' (v1) or 'inputs' (v2)")
 
 
-def _response_rows(doc: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
+def _response_rows(doc: dict[str, Any], raw: memoryview) -> list[dict[str, Any]]:
     version = doc.get("model_version")
     base: dict[str, Any] = {MODEL_VERSION: None if version is None else str(version)}
     if ERROR in doc:  # our server's error responses (KServe's own logger drops them)
@@ -316,7 +322,7 @@ def _response_rows(doc: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
     raise EventError("bad_body", "body: a response needs 'predictions' (v1), 'outputs' (v2) or 'error'")
 
 
-def _v2_tensors(entries: Any, raw: bytes, where: str) -> dict[str, np.ndarray]:
+def _v2_tensors(entries: Any, raw: memoryview, where: str) -> dict[str, np.ndarray]:
     """The numeric tensors of a v2 ``inputs`` / ``outputs`` list (``BYTES`` ones have no summary)."""
     try:
         tensors = v2.decode_tensors(entries, raw, where)

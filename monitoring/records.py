@@ -26,10 +26,17 @@ STATUS = "status"  # "ok", or the error class of a failed request (KServe's logg
 BASE_COLUMNS = (INFERENCE_ID, TIMESTAMP, MODEL_NAME, MODEL_VERSION, STATUS)
 
 
-def summarize_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
-    """``{name}_frames``, ``{name}_mean`` and ``{name}_std`` of a [T, D] (or [T]) tensor, over T; a
-    tensor [..., D] of more axes (an image [H, W, 3]) is summarised over all but its last (T = H * W)."""
-    frames = np.asarray(value, dtype=np.float64)
+def tensor_summary(name: str, value: np.ndarray) -> dict[str, Any]:
+    """``{name}_frames`` (T), ``{name}_mean`` and ``{name}_std`` (float32 [D]) of a [T, D] (or [T]) tensor,
+    over T; a tensor [..., D] of more axes (an image [H, W, 3]) is summarised over all but its last
+    (T = H * W).
+
+    Accumulated in float64 from the tensor as it is: a float32 tensor (a v2 binary request's, a view
+    of the body) is never copied to float64 first; only the deviations from the mean are a temporary.
+    """
+    frames = np.asarray(value)
+    if frames.dtype.kind != "f":
+        frames = frames.astype(np.float64)  # integers, booleans, nested lists of numbers
     if frames.ndim == 1:
         frames = frames[:, None]
     elif frames.ndim > 2:
@@ -38,9 +45,14 @@ def summarize_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
         raise ValueError(f"{name}: cannot summarize a tensor of shape {np.shape(value)}; want [T, D], T >= 1")
     return {
         f"{name}_frames": int(frames.shape[0]),
-        f"{name}_mean": frames.mean(axis=0).astype(np.float32).tolist(),
-        f"{name}_std": frames.std(axis=0).astype(np.float32).tolist(),
+        f"{name}_mean": frames.mean(axis=0, dtype=np.float64).astype(np.float32),
+        f"{name}_std": frames.std(axis=0, dtype=np.float64).astype(np.float32),
     }
+
+
+def summarize_tensor(name: str, value: np.ndarray) -> dict[str, Any]:
+    """``tensor_summary`` with the vectors as lists of floats (a reference frame's cells)."""
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in tensor_summary(name, value).items()}
 
 
 def summarize_inputs(tensors: Mapping[str, np.ndarray]) -> dict[str, Any]:

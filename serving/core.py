@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,18 @@ class Predictor:
         """One request's named tensors -> named outputs; ValueError naming the tensor on bad input."""
         self.schema.check_inputs(tensors)
         return self.family.serve.predict(self.trained, dict(tensors))
+
+    @property
+    def batches(self) -> bool:
+        """Whether the family predicts several requests in one call (its contract's ``predict_batch``)."""
+        return self.family.serve.predict_batch is not None
+
+    def predict_checked(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """Requests already passed through ``schema.check_inputs`` -> each one's outputs: one batched call
+        where the family has one, else one request at a time."""
+        if len(requests) > 1 and self.batches:
+            return self.family.serve.predict_batch(self.trained, [dict(r) for r in requests])
+        return [self.family.serve.predict(self.trained, dict(r)) for r in requests]
 
     def coerce_json(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Nested JSON lists -> arrays of the schema's dtypes (JSON carries no dtype).

@@ -49,6 +49,7 @@ from core import registry
 from core.registry import CHAMPION
 from core.settings import Settings
 from models import get_family
+from serving.batching import BatchPolicy
 
 API_VERSION = "serving.kserve.io/v1beta1"
 CONTAINER = "kserve-container"  # the name KServe gives the serving container
@@ -197,6 +198,7 @@ def build_inference_service(
     settings: Settings | None = None,
     model_storage_uri: str | None = None,
     video_encoder_weights: str | None = None,
+    batching: BatchPolicy | None = None,
 ) -> V1beta1InferenceService:
     """One InferenceService serving ``resolved`` for ``family``.
 
@@ -241,7 +243,9 @@ def build_inference_service(
         ),
     )
     if runtime == "kserve":
-        predictor.containers = [_platform_container(family, name, uri, cluster, requirements, settings)]
+        predictor.containers = [
+            _platform_container(family, name, uri, cluster, requirements, settings, batching)
+        ]
         predictor.volumes = [V1Volume(name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit="2Gi"))]
     else:
         # The ServingRuntime brings TorchServe's writable volumes; declaring them here would duplicate them.
@@ -318,9 +322,11 @@ def _platform_container(
     cluster: ServingCluster,
     requirements: V1ResourceRequirements,
     settings: Settings | None,
+    batching: BatchPolicy | None = None,
 ) -> V1Container:
     # The custom container reads the artifact itself (serving.core materializes s3:// URIs), so it
     # needs the S3 endpoint and the credentials Secret; the Secret must exist in the serving namespace.
+    batching = batching or BatchPolicy()
     env = [V1EnvVar(name="AFFECTOPS_HOME", value=f"{TMP}/affectops")]
     if settings and settings.s3_endpoint_url:
         env.append(V1EnvVar(name="AFFECTOPS_S3_ENDPOINT_URL", value=settings.s3_endpoint_url))
@@ -336,6 +342,8 @@ def _platform_container(
         args=[
             *("--family", family, "--model-uri", uri, "--model-name", name),
             *("--host", "0.0.0.0", "--http-port", str(HTTP_PORT)),
+            *("--max-batch-size", str(batching.max_batch_size)),
+            *("--max-batch-wait-ms", f"{batching.max_wait_ms:g}"),
         ],
         env=env,
         ports=[V1ContainerPort(name="http1", container_port=HTTP_PORT, protocol="TCP")],

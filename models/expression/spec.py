@@ -88,7 +88,10 @@ SPEC = FamilySpec(
         plots=figures.plot_evaluation,
     ),
     serve=ServePart(
-        schema=schema.serving_schema, example=schema.example_input, predict=predict.predict_request
+        schema=schema.serving_schema,
+        example=schema.example_input,
+        predict=predict.predict_request,
+        predict_batch=predict.predict_batch,
     ),
     monitor=MonitorPart(
         config=Path(__file__).parent / "monitoring.yaml",

@@ -82,6 +82,7 @@ SPEC = FamilySpec(
         schema=schema.serving_schema,
         example=schema.example_input,
         predict=predict.predict_request,
+        predict_batch=predict.predict_batch,
         media=media.MEDIA,
     ),
     monitor=MonitorPart(

@@ -24,14 +24,26 @@ MODEL_STORE = "model-store"
 # TorchServe on loopback at 8085, so every TorchServe API stays on 127.0.0.1
 KSERVE_MODEL_STORE = "/mnt/models/model-store"
 INFERENCE_PORT, MANAGEMENT_PORT, METRICS_PORT = 8085, 8081, 8082
+DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_DELAY_MS = 32, 5
 _MAR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")  # torch-model-archiver's own rule
 
 
 def build_model_store(
-    family: str, model_uri: str, out_dir: Path, *, settings: Settings, model_name: str | None = None
+    family: str,
+    model_uri: str,
+    out_dir: Path,
+    *,
+    settings: Settings,
+    model_name: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batch_delay_ms: int = DEFAULT_MAX_BATCH_DELAY_MS,
 ) -> Path:
     """Resolve ``model_uri`` (local path, ``s3://``, ``models:/NAME@ALIAS``), archive it with the affectops
-    handler, write ``config/config.properties`` + ``model-store/<name>.mar``; returns ``out_dir``."""
+    handler, write ``config/config.properties`` + ``model-store/<name>.mar``; returns ``out_dir``.
+
+    ``batch_size`` / ``max_batch_delay_ms``: TorchServe's batching, one forward pass per batch through
+    the family's ``predict_batch`` (1: one request at a time; a family without ``predict_batch`` gets 1).
+    """
     from model_archiver import ModelArchiver, ModelArchiverConfig
 
     name = model_name or family
@@ -44,7 +56,14 @@ def build_model_store(
         raise ValueError(
             f"model_uri: {model_uri} resolves to directory {artifact}; a .mar ships one model file"
         )
-    Predictor.from_uri(family, artifact, settings)  # fail here, not in a TorchServe worker on the cluster
+    if batch_size < 1:
+        raise ValueError(f"batch_size: {batch_size} must be >= 1 (1: no batching)")
+    if not 0 <= max_batch_delay_ms <= 60_000:
+        raise ValueError(f"max_batch_delay_ms: {max_batch_delay_ms} must lie in [0, 60000]")
+    # fail here, not in a TorchServe worker on the cluster
+    predictor = Predictor.from_uri(family, artifact, settings)
+    if not predictor.batches:
+        batch_size = 1
 
     out_dir = Path(out_dir)
     store = out_dir / MODEL_STORE
@@ -65,12 +84,19 @@ def build_model_store(
         )
     config = out_dir / CONFIG_DIR / "config.properties"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(config_properties(name, version))
+    config.write_text(config_properties(name, version, batch_size, max_batch_delay_ms))
     return out_dir
 
 
-def config_properties(name: str, version: str, model_store: str = KSERVE_MODEL_STORE) -> str:
-    """TorchServe's config for KServe's pytorch runtime (KServe docs, "config.properties"), v2 envelope."""
+def config_properties(
+    name: str,
+    version: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batch_delay_ms: int = DEFAULT_MAX_BATCH_DELAY_MS,
+    model_store: str = KSERVE_MODEL_STORE,
+) -> str:
+    """TorchServe's config for KServe's pytorch runtime (KServe docs, "config.properties"). No
+    ``service_envelope``: the handler is its own v2 envelope (``handler.py``)."""
     snapshot = {
         "name": "startup.cfg",
         "modelCount": 1,
@@ -81,9 +107,10 @@ def config_properties(name: str, version: str, model_store: str = KSERVE_MODEL_S
                     "marName": f"{name}.mar",
                     "minWorkers": 1,
                     "maxWorkers": 1,
-                    # the kservev2 envelope decodes only the first request of a batch
-                    "batchSize": 1,
-                    "maxBatchDelay": 10,
+                    # TorchServe's batching: up to batchSize queued requests, the first waiting at most
+                    # maxBatchDelay ms for the rest, go to the handler together
+                    "batchSize": batch_size,
+                    "maxBatchDelay": max_batch_delay_ms,
                     "responseTimeout": 120,
                 }
             }
@@ -97,7 +124,6 @@ def config_properties(name: str, version: str, model_store: str = KSERVE_MODEL_S
         # as KServe documents it; the .mar ships no requirements file (they live in the platform image)
         "install_py_dep_per_model": "true",
         "disable_token_authorization": "false",
-        "service_envelope": "kservev2",
         "model_store": model_store,
         "model_snapshot": json.dumps(snapshot, separators=(",", ":")),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,10 @@ def running_torchserve(
         "management_address": f"http://{LOOPBACK}:{management_port}",
         "metrics_address": f"http://{LOOPBACK}:{metrics_port}",
     }
-    properties |= {**urls, "model_store": str(store / MODEL_STORE)}
+    # TorchServe's gRPC APIs listen on fixed ports (7070, 7071) unless told otherwise: free ones, so
+    # that two servers can run side by side (benchmarks compare configurations at the same time)
+    grpc = {"grpc_inference_port": str(_free_port()), "grpc_management_port": str(_free_port())}
+    properties |= {**urls, **grpc, "model_store": str(store / MODEL_STORE)}
 
     with tempfile.TemporaryDirectory(prefix="torchserve-") as tmp:
         workdir = Path(tmp)
@@ -101,6 +105,12 @@ def running_torchserve(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
 
 
 def _wait_ready(

@@ -207,3 +207,52 @@ def test_registry_reference_resolves_to_the_registered_version(
         assert 0.0 <= float(predictor.predict(TENSORS)["probability"]) <= 1.0
     with pytest.raises(ValueError, match="champion"):
         Predictor.from_uri(FAMILY, f"models:/{FAMILY}@champion", settings)
+
+
+def test_concurrent_requests_batched_each_answer_and_log_its_own(server: str, sink, model_path: Path) -> None:
+    """Mixed-length v2 binary requests sent together (the server batches them by default): each answer
+    is the in-process unbatched one and carries its own id and metadata, in the response and in the
+    inference log; a malformed one among them gets its 400 alone."""
+    predictor = Predictor.from_uri(FAMILY, model_path, load_settings({}))
+    frames = (150, 9, 240, 1, 75)
+    examples = [get_family(FAMILY).serve.example(CONFIG, seed=i, frames=n) for i, n in enumerate(frames)]
+
+    def body(tensors: dict, i: int) -> tuple[bytes, dict]:
+        request = _v2_request(tensors, binary=True)
+        request.id = f"batch-{i}"
+        request.parameters = {"request_id": f"batch-{i}", "subject_pseudonym": f"s{i}", "age": 30 + i}
+        content, json_length = request.to_rest()
+        headers = {
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(json_length),
+        }
+        return content, {**headers, "ce-id": f"log-batch-{i}"}
+
+    bodies = [body(t, i) for i, t in enumerate(examples)]
+    bad = {**examples[1], "anchor": examples[1]["anchor"][:, :10]}
+    bodies.insert(2, body(bad, 99))
+
+    async def together():
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            url = f"/v2/models/{NAME}/infer"
+            return await asyncio.gather(*(client.post(url, content=c, headers=h) for c, h in bodies))
+
+    responses = asyncio.run(together())
+    bad_response = responses.pop(2)
+    assert bad_response.status_code == 400 and "anchor: dim 1 must be" in bad_response.json()["error"]
+    for i, (response, tensors) in enumerate(zip(responses, examples, strict=True)):
+        assert response.status_code == 200, response.text
+        document = json.loads(response.content)  # binary_data_output unset: JSON outputs
+        assert document["id"] == f"batch-{i}"
+        assert document["parameters"] == {
+            "request_id": f"batch-{i}",
+            "subject_pseudonym": f"s{i}",
+            "age": 30 + i,
+        }
+        outputs = {out["name"]: out["data"][0] for out in document["outputs"]}
+        for name, value in predictor.predict(tensors).items():
+            assert outputs[name] == pytest.approx(float(value), rel=1e-5, abs=1e-6)
+        logged = _events_for(sink[1], f"log-batch-{i}")
+        assert json.loads(logged["request"][1])["parameters"]["subject_pseudonym"] == f"s{i}"
+        assert json.loads(logged["response"][1])["id"] == f"batch-{i}"
+    assert _events_for(sink[1], "log-batch-99")["response"][0]["ce-statuscode"] == "400"

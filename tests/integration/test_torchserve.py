@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import shutil
@@ -17,6 +18,7 @@ import pytest
 
 from core.settings import load_settings
 from models import get_family
+from serving import v2
 from serving.core import Predictor, content_version
 from serving.torchserve.package import build_model_store
 from serving.torchserve.server import ServerInfo, running_torchserve
@@ -27,6 +29,7 @@ FAMILY = "hearing_loss"
 NAME = "hl"
 CONFIG = get_family("hearing_loss").train.tiny()
 TENSORS = get_family(FAMILY).serve.example(CONFIG)
+BATCH_SIZE = 8
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,15 @@ def model_path(trained_tiny) -> Path:
 def store(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("torchserve-store")
     settings = load_settings({"AFFECTOPS_HOME": str(out / "home")})
-    return build_model_store(FAMILY, str(model_path), out / "store", settings=settings, model_name=NAME)
+    return build_model_store(
+        FAMILY,
+        str(model_path),
+        out / "store",
+        settings=settings,
+        model_name=NAME,
+        batch_size=BATCH_SIZE,
+        max_batch_delay_ms=50,  # long enough that requests sent together on a busy machine share a batch
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +91,15 @@ def test_store_has_kserves_layout_and_the_mar_ships_the_artifact_and_handler(
         line.split("=", 1) for line in (store / "config/config.properties").read_text().splitlines()
     )
     version = content_version(model_path)
-    assert properties["service_envelope"] == "kservev2"
+    assert "service_envelope" not in properties  # the handler is its own v2 envelope
     assert properties["disable_token_authorization"] == "false"
     assert properties["model_store"] == "/mnt/models/model-store"
     for api in ("inference_address", "management_address", "metrics_address"):
         assert properties[api].startswith("http://127.0.0.1:"), properties[api]
     snapshot = json.loads(properties["model_snapshot"])
-    assert snapshot["models"][NAME][version]["marName"] == f"{NAME}.mar"
+    entry = snapshot["models"][NAME][version]
+    assert entry["marName"] == f"{NAME}.mar"
+    assert (entry["batchSize"], entry["maxBatchDelay"]) == (BATCH_SIZE, 50)  # TorchServe's batching on
 
     with zipfile.ZipFile(store / "model-store" / f"{NAME}.mar") as mar:
         assert sorted(mar.namelist()) == [
@@ -140,6 +153,7 @@ def test_v2_infer_equals_the_in_process_predictor(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["id"] == "r-7"  # what the inference log joins the request's metadata on
+    assert body["parameters"] == metadata  # the metadata comes back with the response
     assert body["model_name"] == NAME
     assert body["model_version"] == expected.model_version == content_version(model_path)
     outputs = {out["name"]: out for out in body["outputs"]}
@@ -168,6 +182,77 @@ def test_bad_request_gets_a_4xx_naming_the_tensor_and_the_server_keeps_serving(
     assert 400 <= response.status_code < 500, response.text
     assert field in response.json()["message"], response.text
     assert _infer(server, _v2_body(TENSORS)).status_code == 200
+
+
+def test_a_body_whose_data_does_not_fill_its_shape_is_a_400(server: ServerInfo) -> None:
+    body = _v2_body(TENSORS)
+    body["inputs"][1]["data"] = body["inputs"][1]["data"][:100]
+    response = _infer(server, body)
+    assert response.status_code == 400, response.text
+    assert "anchor: data has 100 values but shape [150, 384]" in response.json()["message"], response.text
+
+
+def test_v2_binary_request_and_binary_outputs(server: ServerInfo, model_path: Path, tmp_path: Path) -> None:
+    expected = Predictor.from_uri(FAMILY, model_path, load_settings({"AFFECTOPS_HOME": str(tmp_path)}))
+    tensors = [v2.Tensor(name, "FP32", value.shape, value) for name, value in TENSORS.items()]
+    body, header = v2.encode(
+        {"id": "bin-1", "parameters": {"binary_data_output": True}}, "inputs", tensors, True
+    )
+    response = httpx.post(
+        f"{server.inference_url}/v2/models/{server.model_name}/infer",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {server.inference_token}",
+            "Content-Type": "application/octet-stream",
+            v2.HEADER_LENGTH: str(header),
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    document, outputs = v2.decode_response(response.content, response.headers[v2.HEADER_LENGTH])
+    assert document["id"] == "bin-1"
+    got = {t.name: t.data for t in outputs}
+    for name, value in expected.predict(TENSORS).items():
+        np.testing.assert_allclose(got[name].reshape(value.shape), value, atol=1e-5, err_msg=name)
+
+
+def test_concurrent_mixed_length_requests_each_get_their_own_answer(
+    server: ServerInfo, model_path: Path, tmp_path: Path
+) -> None:
+    """Requests of 1-200 frames sent together (TorchServe batches them): each answer is the in-process
+    one with its own id and metadata; a malformed one among them gets its 400 alone."""
+    expected = Predictor.from_uri(FAMILY, model_path, load_settings({"AFFECTOPS_HOME": str(tmp_path)}))
+    examples = [
+        get_family(FAMILY).serve.example(CONFIG, seed=i, frames=n) for i, n in enumerate((150, 8, 200, 1))
+    ]
+    bodies = [
+        _v2_body(t, id=f"c-{i}", parameters={"request_id": f"c-{i}", "subject_pseudonym": f"s{i}"})
+        for i, t in enumerate(examples)
+    ]
+    bodies.insert(1, _v2_body({**examples[0], "anchor": np.full((3, 384), np.nan, np.float32)}))
+    headers = {"Authorization": f"Bearer {server.inference_token}", "Content-Type": "application/json"}
+
+    async def together():
+        async with httpx.AsyncClient(timeout=60, headers=headers) as client:
+            url = f"{server.inference_url}/v2/models/{server.model_name}/infer"
+            return await asyncio.gather(*(client.post(url, content=json.dumps(b)) for b in bodies))
+
+    responses = asyncio.run(together())
+    bad = responses.pop(1)
+    assert bad.status_code == 400 and "anchor: contains NaN" in bad.json()["message"], bad.text
+    for i, (response, tensors) in enumerate(zip(responses, examples, strict=True)):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["id"] == f"c-{i}" and body["parameters"]["subject_pseudonym"] == f"s{i}"
+        outputs = {out["name"]: out["data"] for out in body["outputs"]}
+        for name, value in expected.predict(tensors).items():
+            np.testing.assert_allclose(np.asarray(outputs[name]).reshape(value.shape), value, atol=1e-5)
+
+
+def test_torchserve_loaded_the_model_with_its_batching(server: ServerInfo) -> None:
+    headers = {"Authorization": f"Bearer {server.management_token}"}
+    (described,) = httpx.get(f"{server.management_url}/models/{NAME}", headers=headers, timeout=10).json()
+    assert (described["batchSize"], described["maxBatchDelay"]) == (BATCH_SIZE, 50)
 
 
 def test_apis_refuse_requests_without_the_token(server: ServerInfo) -> None:

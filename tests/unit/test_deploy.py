@@ -10,6 +10,7 @@ import pytest
 from core.settings import load_settings
 from models import get_family
 from pipelines.cluster import load_cluster
+from serving.batching import BatchPolicy
 from serving.deploy import (
     ResolvedModel,
     build_inference_service,
@@ -158,6 +159,7 @@ def test_gpu_canary_inference_service_field_by_field(monkeypatch: pytest.MonkeyP
         canary_percent=10,
         logger_url=SINK,
         settings=settings,
+        batching=BatchPolicy(max_batch_size=16, max_wait_ms=2.5),
     )
     got = _round_trip(isvc)
     assert (got["apiVersion"], got["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
@@ -182,6 +184,10 @@ def test_gpu_canary_inference_service_field_by_field(monkeypatch: pytest.MonkeyP
         "0.0.0.0",
         "--http-port",
         "8080",
+        "--max-batch-size",
+        "16",
+        "--max-batch-wait-ms",
+        "2.5",
     ]
     # the platform image's entry point parses them: its parser runs, the server start is recorded
     import serving.__main__ as entry
@@ -195,6 +201,7 @@ def test_gpu_canary_inference_service_field_by_field(monkeypatch: pytest.MonkeyP
     entry.main(container["args"])
     assert (started["family"], started["uri"], started["name"]) == (FAMILY, S3_URI, "hearing-loss")
     assert (started["host"], started["http_port"]) == ("0.0.0.0", 8080)
+    assert started["batching"] == BatchPolicy(max_batch_size=16, max_wait_ms=2.5)
     env = {e["name"]: e for e in container["env"]}
     assert env["AFFECTOPS_S3_ENDPOINT_URL"]["value"] == settings.s3_endpoint_url
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {

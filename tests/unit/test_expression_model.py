@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from models.expression.checkpoint import TrainedModel
 from models.expression.ensemble import vote
 from models.expression.model import ExpressionConfig, build, rdrop_loss
-from models.expression.predict import frame_logits
+from models.expression.predict import frame_logits, predict_batch, predict_request
 from models.expression.schema import example_input, serving_schema
 
 pytestmark = pytest.mark.unit
@@ -127,3 +128,24 @@ def test_serving_schema_names_every_feature() -> None:
     schema.check_inputs(request)
     with pytest.raises(ValueError, match="egemaps: dim 1 must be 25"):
         schema.check_inputs({**request, "egemaps": np.zeros((150, 24), dtype=np.float32)})
+
+
+@pytest.mark.parametrize(("variant", "stride"), [("lstm", 4), ("transformer", 2)])
+def test_a_batch_of_mixed_length_videos_gives_each_its_own_answer(variant: str, stride: int) -> None:
+    """Videos of 3-13 frames (1-4 segments, partial last ones) in one batch: each equals it alone."""
+    torch.manual_seed(0)
+    config = ExpressionConfig(variant=variant, segment_length=4, stride=stride, **SMALL)
+    trained = TrainedModel(build(config).eval(), holdout=None)
+    rng = np.random.default_rng(2)
+    requests = [
+        {name: rng.standard_normal((n, value.shape[1])).astype(np.float32) for name, value in ex.items()}
+        for n, ex in ((n, example_input(config, frames=1)) for n in (13, 3, 8, 1, 10))
+    ]
+    batched = predict_batch(trained, requests)
+    for request, together in zip(requests, batched, strict=True):
+        alone = predict_request(trained, request)
+        np.testing.assert_allclose(together["probabilities"], alone["probabilities"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(together["labels"], alone["labels"])
+    bad = {**requests[1], config.features[0]: requests[0][config.features[0]]}
+    with pytest.raises(ValueError, match="request 1: every feature needs the same number of frames"):
+        predict_batch(trained, [requests[0], bad])

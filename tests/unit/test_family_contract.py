@@ -113,10 +113,15 @@ def test_the_predictor_core_serves_the_families_example(family) -> None:
     for tensor in predictor.schema.outputs:
         tensor.check(np.asarray(outputs[tensor.name]))
     if spec.serve.predict_batch is not None:
-        batch = spec.serve.predict_batch(predictor.trained, [spec.serve.example(config)] * 2)
-        for one in batch:
-            for name, value in one.items():
-                np.testing.assert_allclose(value, outputs[name], rtol=1e-5, atol=1e-6)
+        # requests of mixed lengths in one batch: each answer is the one it gets alone
+        requests = [spec.serve.example(config, seed=i, frames=n) for i, n in enumerate((150, 7, 60, 1))]
+        batch = spec.serve.predict_batch(predictor.trained, requests)
+        assert len(batch) == len(requests)
+        for request, together in zip(requests, batch, strict=True):
+            alone = predictor.predict(request)
+            assert set(together) == set(alone)
+            for name, value in together.items():
+                np.testing.assert_allclose(value, alone[name], rtol=1e-5, atol=1e-6)
 
 
 def test_reference_requests_and_the_monitoring_reference_frame(family) -> None:

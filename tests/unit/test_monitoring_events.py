@@ -240,3 +240,26 @@ def test_structured_base64_data() -> None:
     }
     [half] = parse_event({"Content-Type": "application/cloudevents+json"}, json.dumps(doc).encode())
     assert half.fields["probability"] == 0.75
+
+
+def test_binary_json_and_reference_summaries_agree() -> None:
+    """A tensor summarised from a v2 binary body (a float32 view, never copied to float64), from v1 JSON
+    lists and by the reference frame's ``summarize_inputs`` gives the same float32 statistics."""
+    from monitoring.records import summarize_inputs
+
+    tensors = {"current": CURRENT * 1e3 + 5e3, "anchor": ANCHOR}  # a large offset: accumulation matters
+    binary = request_event("b", "hl", tensors, META, binary=True)
+    lists = request_event("j", "hl", tensors, META, binary=False)
+    [from_binary], [from_lists] = (
+        parse_event(binary.headers, binary.body),
+        parse_event(lists.headers, lists.body),
+    )
+    reference = summarize_inputs(tensors)
+    for name in tensors:
+        for stat in ("mean", "std"):
+            key = f"{name}_{stat}"
+            assert from_binary.fields[key].dtype == np.float32
+            np.testing.assert_array_equal(from_binary.fields[key], np.asarray(reference[key], np.float32))
+            np.testing.assert_allclose(from_lists.fields[key], from_binary.fields[key], rtol=1e-6)
+        want = tensors[name].astype(np.float64).std(axis=0)
+        np.testing.assert_allclose(from_binary.fields[f"{name}_std"], want, rtol=1e-6)
