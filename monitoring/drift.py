@@ -202,25 +202,37 @@ def subject_units(
     A row without a pseudonym is a subject of its own: nothing ties it to other rows.
     """
     means, as_logged, modes = _unit_columns(config)
-    named = frame[SUBJECT].astype(object).where(frame[SUBJECT].notna(), "row:" + frame.index.astype(str))
-    frame = frame.assign(**{SUBJECT: named})
-    grouped = frame.groupby(SUBJECT)
+    names = frame[SUBJECT].to_numpy(dtype=object, copy=True)
+    unnamed = pd.isna(names)
+    if unnamed.any():
+        names[unnamed] = "row:" + frame.index[unnamed].astype(str)
+    # the scalar columns only: a copy of the window's list columns would cost more than the means
     numeric = [c for c in means if c in frame]
     numeric += share_columns(frame)
     numeric += [c for c in as_logged if c in frame and pd.api.types.is_numeric_dtype(frame[c])]
-    values = frame[numeric].apply(pd.to_numeric, errors="coerce")
-    units = values.groupby(frame[SUBJECT]).mean().join(grouped.size().rename("segments"))
-    for column in (*modes, *as_logged):
-        if column in frame and column not in units:
-            units[column] = _mode(frame, column)
+    summarized = [c for c in (*modes, *as_logged) if c in frame and c not in numeric]
+    table = frame[list(dict.fromkeys(numeric + summarized))].assign(**{SUBJECT: names})
+    values = table[numeric].apply(pd.to_numeric, errors="coerce")
+    units = values.groupby(table[SUBJECT]).mean().join(table.groupby(SUBJECT).size().rename("segments"))
+    for column in summarized:
+        units[column] = _mode(table, column)
     if feature is not None and feature in frame:
-        # a subject's mean over a few dozen segments is already precise; capping keeps 1M rows cheap
-        capped = frame.sample(frac=1.0, random_state=seed).groupby(SUBJECT).head(subject_rows)
-        matrix = feature_matrix(capped, feature)
-        codes = units.index.get_indexer(capped[SUBJECT])
-        sums = np.zeros((len(units), matrix.shape[1]), np.float64)
-        np.add.at(sums, codes, matrix)
-        counts = np.bincount(codes, minlength=len(units))[:, None]
+        # a subject's mean over a few dozen segments is already precise; capping keeps 1M rows cheap.
+        # The seeded shuffle of the rows' positions picks the rows a shuffle of the whole window would
+        positions = (
+            pd.DataFrame({SUBJECT: names})
+            .sample(frac=1.0, random_state=seed)
+            .groupby(SUBJECT)
+            .head(subject_rows)
+            .index.to_numpy()
+        )
+        matrix = feature_matrix(frame[[feature]].iloc[positions], feature)
+        codes = units.index.get_indexer(names[positions])
+        # per-unit sums in the capped rows' order (as a sequential add would); every unit has rows
+        order = np.argsort(codes, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+        sums = np.add.reduceat(matrix[order].astype(np.float64), starts, axis=0)
+        counts = np.diff(np.r_[starts, len(order)])[:, None]
         units[feature] = list((sums / counts).astype(np.float32))
     return units.reset_index()
 
