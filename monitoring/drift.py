@@ -84,7 +84,7 @@ def with_class_shares(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         for column in (c for c in columns if CLASS_SHARE.match(c)["output"] == output):
             values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
             changes[column] = values.astype(float).where(~logged | values.notna(), 0.0)
-    return frame.assign(**changes)
+    return frame.assign(**changes) if changes else frame  # assign copies the whole window
 
 
 def align_class_shares(current: pd.DataFrame, reference: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
