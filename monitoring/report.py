@@ -140,7 +140,8 @@ def build_report(
     if reference.empty:
         raise ValueError("reference: the serving version has no reference rows")
     status = current["status"] if "status" in current else pd.Series("ok", index=current.index)
-    ok = current[status == "ok"]
+    succeeded = status == "ok"
+    ok = current if succeeded.all() else current[succeeded]  # a copy of 1M rows only when needed
     if ok.empty:
         raise ValueError(f"current: none of the {len(current)} inferences succeeded; nothing to compare")
     window = _window(ok)
@@ -171,7 +172,10 @@ def build_report(
     }
     truth = config["fairness"]["label_column"]
     if truth is not None and labels is not None and not labels.empty:
-        joined = join_labels(ok, labels, truth)
+        # the columns fairness reads: a join of the whole window would copy its list columns too
+        cols = config["columns"]
+        needed = ["subject_pseudonym", cols["prediction"], cols["age"], *config["fairness"]["features"]]
+        joined = join_labels(ok[[c for c in dict.fromkeys(needed) if c in ok]], labels, truth)
         if config["age_groups"]:
             joined = with_age_group(joined, config["age_groups"], config["columns"]["age"])
         report["labelled"] = {"rows": len(joined), "subjects": int(joined["subject_pseudonym"].nunique())}

@@ -6,7 +6,6 @@ import copy
 import json
 import urllib.request
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,24 +32,6 @@ pytestmark = pytest.mark.integration
 ROWS, SUBJECTS = 1500, 750  # many subjects: windows of different subjects differ little by chance
 THRESHOLDS = load_config("hearing_loss")["thresholds"]
 DRIFT_GATES = {k: THRESHOLDS[k] for k in ("drift_share", "feature_drift_share", "embedding_drift_score")}
-
-
-# Test scale. Measured (cProfile, Dec 2026): 83% of this module's report time is random_auc_level,
-# the embedding drift's chance level: 1000 ROC AUCs of random scores per scope, ~2.5 s each of the
-# 23 scopes the tests build, whatever the sample sizes. Its draws are no config key, so the tests use
-# 100 (as many as Evidently's own bootstrap); at these sizes its 95th percentile moves by at most 0.035
-# (80 vs 16 subjects: 0.668 -> 0.703), none of it near a verdict the tests assert. Permutations (300)
-# and sample sizes cost ~1% and stay as configured: they set the verdicts.
-AUC_DRAWS = 100
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _auc_draws_at_test_scale() -> Iterator[None]:
-    from monitoring import drift
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(drift, "random_auc_level", partial(drift.random_auc_level, draws=AUC_DRAWS))
-        yield
 
 
 @pytest.fixture(scope="module")
