@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from affectops.console import Console
 from affectops.demo_traffic import serve_and_monitor
 from core.settings import Settings
+from models.hearing_loss.synth import PLATFORM_COHORT
 
 FAMILY = "hearing_loss"
 DATASET = "hearing_loss-demo"
@@ -90,8 +91,11 @@ def _run(
     cohort = settings.home / "datasets" / DATASET
     shutil.rmtree(cohort, ignore_errors=True)
     # 6-minute sessions instead of one hour: the same format and effects, minutes not hours; enough
-    # subjects that every fold holds positives of every age group, so the fairness gate has data
-    config = replace(spec.data.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
+    # subjects that every fold holds positives of every age group, so the fairness gate has data; the
+    # platform cohort (synth.PLATFORM_COHORT), on which the model clears the gates at the demo's scale
+    config = spec.data.synth_config(
+        subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT
+    )
     console.print(f"affectops demo: the {FAMILY} family, seed {seed}, everything under {settings.home}")
     console.step(f"synthesize {subjects} subjects -> {cohort}", lambda: spec.data.synthesize(config, cohort))
     arguments = {

@@ -9,7 +9,6 @@ reported: drift must show in the second and not in the first.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 from affectops.console import Console
 from affectops.local_services import free_port, running, send, wait_stored
 from core.settings import Settings
+from models.hearing_loss.synth import PLATFORM_COHORT
 
 FAMILY = "hearing_loss"
 YOUNG_SHARE_DRIFTED = 0.85
@@ -34,7 +34,9 @@ def _cohort(settings: Settings, name: str, seed: int, subjects: int) -> Path:
     spec = get_family(FAMILY)
     cohort = settings.home / "datasets" / name
     shutil.rmtree(cohort, ignore_errors=True)
-    config = replace(spec.data.synth_config(), subjects=subjects, session_seconds=(330.0, 390.0), seed=seed)
+    config = spec.data.synth_config(
+        subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT
+    )
     spec.data.synthesize(config, cohort)
     split_cohort(cohort, 5, seed)
     return cohort

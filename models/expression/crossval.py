@@ -19,7 +19,7 @@ from models.expression.evaluate import metrics, predict
 from models.expression.model import ExpressionConfig
 from models.expression.train import train
 
-PAPER_SEEDS = (0,)  # the paper reports one run per setting (Table 3)
+PAPER_SEEDS = (0,)  # the paper reports one run per setting (Table 2)
 
 
 def predict_fold(path: Path, data: Path, frame: pd.DataFrame, fold: int) -> pd.DataFrame:

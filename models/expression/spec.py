@@ -23,7 +23,7 @@ from models.expression import (
 )
 
 # promotion gates (components/gates.py): quality only, on Eq. 5's mean F1. Choice: a floor below the
-# paper's single models on Aff-Wild2 (Table 3) and far above guessing over 8 classes (~0.12)
+# paper's single models on Aff-Wild2's validation set (Table 2) and far above guessing over 8 classes (~0.12)
 PROMOTION_GATES = {"quality": {"f1": 0.3, "f1_vs_champion": 0.02}}
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from models.hearing_loss.dataset import (
     AGE_GROUPS,
@@ -15,7 +16,14 @@ from models.hearing_loss.dataset import (
     read_manifest,
     read_meta,
 )
-from models.hearing_loss.synth import SynthConfig, _group_counts, synthesize
+from models.hearing_loss.sampling import anchor_index
+from models.hearing_loss.synth import (
+    NULL_CONTROLS,
+    SynthConfig,
+    _group_counts,
+    planted_directions,
+    synthesize,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -130,3 +138,43 @@ def test_planted_age_signal_is_linearly_decodable(effects_cohort: Path) -> None:
         x[train].T @ x[train] + 500.0 * np.eye(x.shape[1]), x[train].T @ (age[train] - age.mean())
     )
     assert np.corrcoef(x[test] @ w, age[test])[0, 1] > 0.3
+
+
+def _planted_auc(cohort: Path, config: SynthConfig, level: int) -> tuple[float, float]:
+    """AUC of hearing loss along the planted direction at ``level``: one segment, and minus its anchor."""
+    manifest, means = _subject_means(cohort)
+    projection = means @ planted_directions(config)["hl"]
+    relative = projection - projection[anchor_index(manifest).to_numpy()]
+    at = manifest["noise_level_dba"].to_numpy() == level
+    y = manifest["hearing_loss"].to_numpy()[at]
+    return roc_auc_score(y, projection[at]), roc_auc_score(y, relative[at])
+
+
+def test_planted_directions_are_orthonormal_in_feature_space() -> None:
+    directions = np.stack(list(planted_directions(SynthConfig(subjects=6)).values()))
+    assert directions.shape == (3, FEATURE_DIM)
+    np.testing.assert_allclose(directions @ directions.T, np.eye(3), atol=1e-9)
+
+
+def test_the_anchor_reveals_what_one_segment_hides(effects_cohort: Path) -> None:
+    # hypothesis 1: a per-subject baseline larger than the effect, the effect a change against quiet
+    config = SynthConfig(subjects=60, session_seconds=(300.0, 330.0), seed=3)
+    single, relative = _planted_auc(effects_cohort, config, 75)
+    assert relative > 0.85 and relative > single + 0.15
+    assert abs(_planted_auc(effects_cohort, config, 0)[1] - 0.5) < 0.15  # quiet carries nothing
+
+
+def test_null_control_without_the_reaction_has_no_signal(tmp_path: Path) -> None:
+    config = replace(
+        SynthConfig(subjects=60, session_seconds=(300.0, 330.0), seed=3), **NULL_CONTROLS["no_reaction"]
+    )
+    synthesize(config, tmp_path / "null")
+    _, relative = _planted_auc(tmp_path / "null", config, 75)
+    assert abs(relative - 0.5) < 0.15
+    rates = (
+        read_manifest(tmp_path / "null")
+        .drop_duplicates("subject_id")
+        .groupby("age_group")["hearing_loss"]
+        .mean()
+    )
+    assert rates.max() - rates.min() < 0.1  # no age correlation either

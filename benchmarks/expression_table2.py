@@ -1,8 +1,13 @@
-"""Paper Table 3 on the synthetic expression dataset: single models vs their voting ensemble under 5-fold CV.
+"""The paper's Table 2 rows on the synthetic expression dataset: single models vs their voting ensemble.
 
-Each row of the paper's Table 3 (a temporal encoder and a visual + audio feature combination) is
-cross-validated (§4.6: 5 folds, the official validation partition as the 5th); the ensemble votes
-per frame over all rows (§4.5). Also records each row's training throughput (frames per second).
+The rows are the paper's Table 2 ("each single model and the ensemble of them ... on the validation
+set": a temporal encoder and a visual + audio feature combination each, then the vote of §4.5), and
+so is the ``paper F1`` column: one training on Aff-Wild2's training set, F1 on its validation set.
+The protocol here differs: every row is cross-validated over 5 folds, the validation partition as
+the 5th (§4.6's protocol; the paper's Table 3 reports it for one Transformer only and its numbers
+are not in the text). So the comparison is a 5-fold CV F1 on synthetic data beside a validation-set
+F1 on Aff-Wild2: the same rows, not the same measurement. Also records each row's training
+throughput (frames per second).
 
 Scales (the table states which one made it):
 
@@ -15,7 +20,7 @@ Scales (the table states which one made it):
 * ``quick`` (``--quick``): 20 videos of 200-300 frames, width 32, 1 layer, 6 epochs, segments of
   32: a smoke run of the protocol on 2 shared CPU cores, not a measurement of the method.
 
-Usage: python -m benchmarks.expression_table3 [--scale quick|cpu|full] [--quick] [--device auto]
+Usage: python -m benchmarks.expression_table2 [--scale quick|cpu|full] [--quick] [--device auto]
 Reruns resume: finished rows are read back, interrupted runs continue from checkpoints.
 """
 
@@ -41,7 +46,7 @@ from models.expression.features import is_visual
 from models.expression.model import ExpressionConfig
 from models.expression.synth import SynthConfig, synthesize
 
-# paper Table 3: (encoder, features, 5-fold CV mean F1); the last LSTM setting appears twice there
+# paper Table 2: (encoder, features, validation-set F1); the last LSTM setting appears twice there
 # (two trainings), here as seeds 0 and 1
 ROWS = [
     ("transformer", ("ires100", "mae", "ecapatdnn", "hubert", "wav2vec"), 0, "0.38362"),
@@ -54,7 +59,12 @@ ROWS = [
     ("lstm", ("densenet", "mae", "ires100", "ecapatdnn", "hubert"), 0, "0.40889"),
     ("lstm", ("densenet", "mae", "ires100", "ecapatdnn", "hubert"), 1, "0.41410"),
 ]
-PAPER_ENSEMBLE = "0.45774"
+PAPER_ENSEMBLE = "0.45774"  # paper Table 2: the vote over the rows, validation set
+PROTOCOL_NOTE = (
+    "Rows and `paper F1`: the paper's Table 2 (single models and their vote, trained on Aff-Wild2's "
+    "training set, F1 on its validation set); here each row is 5-fold cross-validated instead, so the "
+    "paper column is a validation-set F1 beside a 5-fold CV F1 on synthetic data, not the same measurement."
+)
 USED = ("mae", "densenet", "ires100", "fau", "ecapatdnn", "hubert", "wav2vec")
 
 
@@ -206,7 +216,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     scale_name = "quick" if args.quick else args.scale
     scale = SCALES[scale_name]
-    root = load_settings().home / "bench" / "expression_table3" / scale_name
+    root = load_settings().home / "bench" / "expression_table2" / scale_name
     data = prepare(root, scale)
     rows, votes, probabilities, per_fold, pooled, key = [], [], [], [], [], None
     for variant, features, seed, paper in ROWS:
@@ -243,11 +253,12 @@ def main() -> None:
     )
     rows.append({"Model": "Random guessing", "F1": f"{ensemble['random_f1']:.4f}", "paper F1": "-"})
     table = pd.DataFrame(rows).fillna("")
-    command = f"python -m benchmarks.expression_table3 --scale {scale_name}"
+    command = f"python -m benchmarks.expression_table2 --scale {scale_name}"
     notes = " ".join(
         [
             f"`{command}` ({scale_name} scale, {run_wall_minutes(root):.1f} min wall;",
             "finished rows are read back on a rerun).",
+            PROTOCOL_NOTE,
             f"Synthetic data (`models/expression/synth.py`): {scale.data.videos} videos of",
             f"{scale.data.frames[0]}-{scale.data.frames[1]} frames with features {', '.join(USED)}, split by",
             "subject into 5 folds, the validation partition as fold 5 (§4.6). Every frame is predicted once",
@@ -262,7 +273,9 @@ def main() -> None:
         ]
     )
     write_section(
-        f"Expression recognition, paper Table 3 on synthetic data ({scale_name} scale)", table, notes
+        f"Expression recognition, paper Table 2's rows on synthetic data, 5-fold CV ({scale_name} scale)",
+        table,
+        notes,
     )
     print(table.to_markdown(index=False))
 
