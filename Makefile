@@ -38,7 +38,7 @@ demo: $(STAMP) ## The main job end to end on embedded defaults
 	$(VENV)/bin/affectops demo
 
 test: $(STAMP) system-deps k8s-tools browser-tools ## Run the whole test suite (what CI runs)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 test-fast: $(STAMP) system-deps ## Unit tests only
 	$(VENV)/bin/pytest -q -m unit
