@@ -174,7 +174,7 @@ def _print_next(console: Console, run_dir: Path, settings: Settings) -> None:
     console.print()
     console.print("where to look next:")
     for pattern, what in (
-        ("validate-data/data_docs/**/index.html", "Great Expectations Data Docs"),
+        ("validate-data/data_docs", "Great Expectations Data Docs"),
         ("evaluate-model/report", "evaluation report (JSON)"),
     ):
         for path in sorted(run_dir.glob(pattern)):
