@@ -177,7 +177,9 @@ def render(
                     mobile=False,
                 )
                 tools.call("Page.navigate", url=url)
-                while not tools.evaluate(f"Boolean({ready})"):
+                # a page still loading may have no body yet: an expression that throws has not held
+                held = f"(() => {{ try {{ return Boolean({ready}); }} catch (e) {{ return false; }} }})()"
+                while not tools.evaluate(held):
                     if time.monotonic() > deadline:
                         text = tools.evaluate("document.body ? document.body.innerText : ''")
                         raise RuntimeError(

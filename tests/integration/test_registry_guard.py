@@ -154,6 +154,12 @@ def registry(
                 mlflow.__exit__(None, None, None)
 
 
+def _card(version: int) -> str:
+    from core.registry import client
+
+    return client(load_settings()).get_model_version(FAMILY, str(version)).description or ""
+
+
 def _set_alias_over_rest(registry: Registry, version: int) -> None:
     """What the MLflow UI does when someone adds the alias on a version's page."""
     body = json.dumps({"name": FAMILY, "alias": CHAMPION, "version": str(version)}).encode()
@@ -301,6 +307,9 @@ def test_mlflow_unreachable_is_retried_and_never_a_pass(registry: Registry, free
 
 def test_the_mlflow_ui_model_version_page_shows_the_model_card(registry: Registry, tmp_path: Path) -> None:
     version = registry.versions["failing"]  # its card carries a failed gate and the guard's note
+    # the guard's rejection written into the card, whichever tests ran before this one
+    _set_alias_over_rest(registry, version)
+    _wait_for(lambda: _champion() != version and "the registry guard put the alias back" in _card(version))
     page = render(
         chromium_or_skip(),
         f"{registry.mlflow_url}/#/models/{FAMILY}/versions/{version}",
