@@ -183,6 +183,19 @@ def monitor_report(
         raise typer.Exit(2 if failed else 1)
 
 
+def _reference_line(reference: dict) -> str:
+    def who(part: dict) -> str:
+        return f"{part['subjects']} subjects" if part["subjects"] is not None else f"{part['rows']} rows"
+
+    every, answered = reference["all"], reference["answered"]
+    if reference["answers_from"] == "every reference row":
+        return f"reference: {who(every)}, answered by the version (held out from its training)"
+    return (
+        f"reference: inputs and demographics of {who(every)}; the version's answers on "
+        f"{who(answered)} held out from its training"
+    )
+
+
 def format_result(result) -> str:
     """The drift table, the fairness table, the age probe, the report's files and any alerts, as text."""
     from monitoring.report import drift_table, fairness_table
@@ -192,6 +205,7 @@ def format_result(result) -> str:
     lines = [
         f"{report['model']} version {report['version']}: {span['ok']} inferences, "
         f"{span['start']} to {span['end']}; {report['labelled']['rows']} labelled",
+        _reference_line(report["reference"]),
         drift_table(report).to_string(float_format=lambda v: f"{v:.3f}"),
     ]
     if report["fairness"]:

@@ -207,8 +207,9 @@ def evaluate_model(
     reference_path: Path | None = None,
 ) -> dict:
     """The family's metrics on the held-out partition, also written as JSON to ``report_path``; with
-    ``reference_path``, the held-out predictions as monitoring reference data (parquet; no rows for
-    a family that is not monitored, so the artifact exists either way).
+    ``reference_path``, the monitoring reference data (parquet, ``components.reference``: the held-out
+    predictions and the trained-on examples' inputs; no rows for a family that is not monitored, so
+    the artifact exists either way).
     """
     from components.reference import monitored, reference_frame
     from models import get_family
@@ -244,6 +245,7 @@ def register_model(
     family's evaluation plots into the training run ``run_id`` (or a new run) and register it; empty
     tags are left out. Its version.
     """
+    from components.reference import scored
     from components.registry import log_and_register
     from core.registry import REFERENCE_ARTIFACT
     from models import get_family
@@ -256,7 +258,7 @@ def register_model(
         if not reference.empty:
             logged[REFERENCE_ARTIFACT] = Path(reference_path)
         if plot is not None:
-            plot(report, reference, Path(plots))
+            plot(report, scored(reference), Path(plots))  # the version's answers
             logged["plots"] = Path(plots)
         info = log_and_register(
             family,

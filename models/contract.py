@@ -164,11 +164,21 @@ class Request:
         return {"request_id": self.request_id, "subject_pseudonym": self.unit, **self.metadata}
 
 
+def no_requests(data: Path, holdout: Holdout) -> Iterator[Request]:
+    """No requests: a reference of the held-out examples alone."""
+    return iter(())
+
+
 @dataclass(frozen=True)
 class MonitorPart:
     config: Path  # the family's monitoring.yaml, over monitoring/configs/monitoring.yaml
-    # (split dataset, holdout) -> the held-out examples as requests: a version's monitoring reference
+    # (split dataset, holdout) -> the held-out examples as requests: a version's monitoring
+    # reference, answered by the version (it did not train on them)
     reference_requests: Callable[[Path, Holdout], Iterator[Request]]
+    # (split dataset, holdout) -> the requests of the examples the version trained on: their inputs
+    # and metadata join the reference unanswered (a model's answers on its own training data are
+    # not what it answers in production), so every group of the population has enough units
+    training_requests: Callable[[Path, Holdout], Iterator[Request]] = no_requests
 
 
 # -- the spec --------------------------------------------------------------------------------------

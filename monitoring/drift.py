@@ -2,9 +2,15 @@
 
 Unit of comparison: logged rows are segments clustered by subject (age and gender are per subject,
 features carry a per-subject identity offset, the score is largely per subject), and a version's
-reference is a held-out fold of a few subjects. Row-level tests treat clustered rows as independent,
+reference is a few dozen subjects. Row-level tests treat clustered rows as independent,
 so any new set of subjects looks drifted. When the rows carry ``subject_pseudonym``, each side is
 first reduced to one unit per subject (``subject_units``); otherwise rows are the units.
+
+A reference holds the version's answers only for the examples it did not train on (its held-out
+fold); the subjects it trained on bring their inputs and demographics alone (components/reference.py).
+Inputs and demographics are compared over all of them, outputs over the answered ones; an output
+column with fewer than ``min_group_units`` answered units in a scope is not compared there (the
+scope's ``skipped_columns`` says so).
 
 Verdicts valid at small n: every statistic is a distance (normed Wasserstein, Jensen-Shannon, the
 domain classifier's ROC AUC) whose drift threshold is raised to its chance level at the sample size
@@ -507,11 +513,27 @@ def _columns(
     }
 
 
+def _too_few_answered(
+    reference: pd.DataFrame, columns: dict[str, list[str]], floor: int, unit: str
+) -> dict[str, str]:
+    """Take out of ``columns`` (in place) each column the reference has only partly and on fewer than
+    ``floor`` units: the version's outputs, which a reference holds only where the version answered
+    (its held-out examples, not those it trained on: ``records.SCORED``). The columns taken out and why."""
+    skipped = {}
+    for kind in ("numerical", "categorical"):
+        for name in list(columns[kind]):
+            present = int(reference[name].notna().sum())
+            if present < len(reference) and present < floor:
+                columns[kind].remove(name)
+                skipped[name] = f"{present} reference {unit}s with a value, fewer than {floor}"
+    return skipped
+
+
 def _as_category(series: pd.Series) -> pd.Series:
-    # a label logged as 1.0 and one recorded as 1 are one category: numbers go through float first
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype(float).astype(str)
-    return series.astype(str)
+    # a label logged as 1.0 and one recorded as 1 are one category: numbers go through float first;
+    # a missing value stays missing (dropped, as Evidently does), not a category "nan"
+    text = series.astype(float).astype(str) if pd.api.types.is_numeric_dtype(series) else series.astype(str)
+    return text.where(series.notna())
 
 
 def _floors(
@@ -529,8 +551,9 @@ def _floors(
         cur, ref = current[name].dropna().to_numpy(float), reference[name].dropna().to_numpy(float)
         floors[name] = permutation_floor(cur, ref, normed_wasserstein, **options)
     for name in columns["categorical"]:
-        codes, names = pd.factorize(pd.concat([_as_category(current[name]), _as_category(reference[name])]))
-        cur, ref = codes[: len(current)], codes[len(current) :]
+        cur_values, ref_values = (_as_category(f[name]).dropna() for f in (current, reference))
+        codes, names = pd.factorize(pd.concat([cur_values, ref_values]))
+        cur, ref = codes[: len(cur_values)], codes[len(cur_values) :]
         floors[name] = permutation_floor(cur, ref, partial(jensen_shannon, categories=len(names)), **options)
     return floors
 
@@ -615,6 +638,7 @@ def scope_drift(
     cur = sample(current, drift["sample_units"], drift["seed"])
     ref = sample(reference, drift["sample_units"], drift["seed"] + 1)
     columns = _columns(cur, ref, config, exclude, unit)
+    skipped = _too_few_answered(ref, columns, drift["min_group_units"], unit)
     columns["components"] = []
     if feature is not None:
         # the samples are shuffled, so a prefix is a uniform subsample
@@ -648,6 +672,7 @@ def scope_drift(
         "columns": scalar,
         "drifted_columns": drifted,
         "drift_share": drifted / len(scalar) if scalar else None,
+        "skipped_columns": skipped,
         "feature_column": feature,
         "components": {c: values[c] for c in columns["components"]},
     }

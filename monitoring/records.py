@@ -24,6 +24,9 @@ MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
 STATUS = "status"  # "ok", or the error class of a failed request (KServe's logger drops those)
 BASE_COLUMNS = (INFERENCE_ID, TIMESTAMP, MODEL_NAME, MODEL_VERSION, STATUS)
+# reference rows only: whether the row carries the version's answers (an example it did not train on)
+# or only its inputs and metadata (one it trained on); a reference without the column is all answered
+SCORED = "scored"
 
 
 def tensor_summary(name: str, value: np.ndarray) -> dict[str, Any]:

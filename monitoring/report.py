@@ -24,8 +24,9 @@ from evidently.ui.workspace import Workspace
 from scipy import stats
 
 from models.common.fairness import fairness_report
+from monitoring import records
 from monitoring.dashboard import update_dashboard
-from monitoring.drift import drift_report, with_age_group
+from monitoring.drift import SUBJECT, drift_report, with_age_group
 from monitoring.gates import Breach, check
 from monitoring.summary import summary_snapshot
 
@@ -116,6 +117,25 @@ def _window(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def reference_composition(reference: pd.DataFrame) -> dict[str, Any]:
+    """What the reference holds: its rows and subjects, and how many carry the version's answers
+    (``records.SCORED``: examples it did not train on) rather than inputs and demographics only."""
+    answered = reference[records.SCORED].astype(bool) if records.SCORED in reference else None
+    subjects = reference.get(SUBJECT)
+
+    def count(mask: pd.Series | None) -> dict[str, int | None]:
+        rows = reference if mask is None else reference[mask]
+        who = None if subjects is None else int(subjects[rows.index].nunique())
+        return {"rows": len(rows), "subjects": who}
+
+    return {
+        "all": count(None),
+        "answered": count(answered),
+        # the reference's outputs: a version's answers on what it did not train on
+        "answers_from": "every reference row" if answered is None or answered.all() else "the held-out rows",
+    }
+
+
 def build_report(
     current: pd.DataFrame,
     reference: pd.DataFrame,
@@ -163,6 +183,7 @@ def build_report(
     report: dict[str, Any] = {
         "window": {**window, "rows": len(current), "ok": len(ok), "errors": int((status != "ok").sum())},
         "reference_rows": len(reference),
+        "reference": reference_composition(reference),
         # compared per subject when rows name subjects (monitoring/drift.py), else per row
         "drift_unit": drift["overall"]["unit"],
         "drift": drift,
@@ -205,6 +226,8 @@ def drift_table(report: Mapping[str, Any]) -> pd.DataFrame:
                 f"reference_{part['unit']}s": part["units"]["reference"],
                 "drifted_columns": ", ".join(c for c, v in part["columns"].items() if v["drifted"]) or "-",
                 "drift_share": part["drift_share"],
+                # outputs the reference answered on too few units of this scope
+                "not_compared": ", ".join(part["skipped_columns"]) or None,
                 "feature_drift_share": part.get("features", {}).get("drifted_share"),
                 "embedding_auc": part.get("embedding", {}).get("score"),
                 "positive_rate": part["positive_rate"]["current"],

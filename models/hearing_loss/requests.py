@@ -50,3 +50,13 @@ def held_out_requests(data: Path, holdout: int) -> Iterator[Request]:
     if rows.empty:
         raise ValueError(f"holdout: fold {holdout} of {data} has no segments")
     return segment_requests(data, rows)
+
+
+def training_requests(data: Path, holdout: int) -> Iterator[Request]:
+    """The other folds' segments as requests: the subjects a version trained on, whose inputs and
+    demographics join its monitoring reference (16 held-out subjects of the demo's 80 leave every age
+    group below the drift report's 10 subjects; all 80 do not)."""
+    frame = load_split(data)
+    if not (frame["fold"] == holdout).any():
+        raise ValueError(f"holdout: fold {holdout} of {data} has no segments")
+    return segment_requests(data, frame[frame["fold"] != holdout])

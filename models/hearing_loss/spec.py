@@ -88,5 +88,6 @@ SPEC = FamilySpec(
     monitor=MonitorPart(
         config=Path(__file__).parent / "monitoring.yaml",
         reference_requests=requests.held_out_requests,
+        training_requests=requests.training_requests,
     ),
 )

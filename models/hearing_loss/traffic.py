@@ -10,6 +10,8 @@ import pandas as pd
 
 from models.hearing_loss.dataset import FEATURE_DIM
 
+OUTPUTS = ("probability", "label", "threshold", "age_estimate")  # the window's model outputs
+
 
 def synthetic_window(
     rows: int,
@@ -18,13 +20,19 @@ def synthetic_window(
     subjects: int = 200,
     young_share: float | None = None,
     feature_shift: float = 0.0,
+    female_share: float | None = None,
+    young_logit_shift: float = 0.0,
+    young_blind: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A synthetic window of logged inferences in the store's schema (for tests, benchmarks, demos),
     and its subjects' labels. Of the input summaries it has ``current_mean`` only, what reports read.
 
     Ages are uniform on 18-90 unless ``young_share`` of the subjects are drawn from 18-39; the
     features carry a little age signal (so an age shift moves them) plus ``feature_shift`` on
-    every dimension. Returns (inferences, labels[subject_pseudonym, hearing_loss]).
+    every dimension. Half the subjects are female unless ``female_share`` says otherwise. The
+    model's logit gains ``young_logit_shift`` for the young (18-39), and with ``young_blind`` it is
+    noise alone for them (a model that cannot see their condition: a fairness gap in one group).
+    Returns (inferences, labels[subject_pseudonym, hearing_loss]).
     """
     rng = np.random.default_rng(seed)
     ages = rng.integers(18, 91, subjects)
@@ -35,7 +43,11 @@ def synthetic_window(
     names = np.array([f"s{seed}-{k:05d}" for k in range(subjects)])
     subject = rng.integers(0, subjects, rows)
     signal = rng.normal(0, 1, subjects)  # how legible each subject's condition is to the model
-    logit = (2 * hearing_loss[subject] - 1) * (1.5 + signal[subject]) + rng.normal(0, 1, rows)
+    noise = rng.normal(0, 1, rows)
+    young_row = ages[subject] <= 39
+    seen = ~young_row if young_blind else np.ones(rows, bool)
+    logit = seen * (2 * hearing_loss[subject] - 1) * (1.5 + signal[subject]) + noise
+    logit = logit + young_logit_shift * young_row
     probability = 1 / (1 + np.exp(-logit))
     features = rng.standard_normal((rows, FEATURE_DIM), dtype=np.float32)
     features[:, :16] += ((ages[subject] - 54) / 36).astype(np.float32)[:, None]
@@ -57,7 +69,7 @@ def synthetic_window(
             "request_id": [f"r{seed}-{k}" for k in range(rows)],
             "subject_pseudonym": names[subject],
             "age": ages[subject],
-            "gender": rng.choice(["female", "male"], subjects)[subject],
+            "gender": rng.choice(["female", "male"], subjects, p=_shares(female_share))[subject],
             "noise_level": rng.choice(["low", "mid", "high"], rows),
             "current_frames": rng.integers(90, 150, rows),
             "current_mean": list(features),
@@ -66,3 +78,19 @@ def synthetic_window(
     )
     labels = pd.DataFrame({"subject_pseudonym": names, "hearing_loss": hearing_loss})
     return frame, labels
+
+
+def _shares(female: float | None) -> list[float] | None:
+    """Female and male shares for ``Generator.choice``; None: equal (the draws of no ``p``)."""
+    return None if female is None else [female, 1.0 - female]
+
+
+def synthetic_reference(rows: int, *, seed: int, subjects: int, answered: int) -> pd.DataFrame:
+    """A synthetic monitoring reference as components/reference.py writes one: ``subjects`` subjects
+    of ``synthetic_window``'s population, the first ``answered`` with the version's outputs (its
+    held-out fold, ``scored`` true), the others with inputs and demographics only."""
+    frame, _ = synthetic_window(rows, seed=seed, subjects=subjects)
+    held_out = frame["subject_pseudonym"].isin(sorted(frame["subject_pseudonym"].unique())[:answered])
+    frame = frame.assign(scored=held_out.to_numpy())
+    frame.loc[~held_out, list(OUTPUTS)] = np.nan
+    return frame

@@ -145,9 +145,20 @@ def test_reference_requests_and_the_monitoring_reference_frame(family) -> None:
     for request in requests[:3]:
         schema.check_inputs({t.name: request.tensors[t.name] for t in schema.inputs})
         assert {"request_id", "subject_pseudonym"} <= set(request.parameters())
+    trained_on = list(spec.monitor.training_requests(data, holdout))
+    # the examples it trained on are not its held-out ones
+    assert not {r.request_id for r in trained_on} & {r.request_id for r in requests}
     frame = reference_frame(spec.name, model, data, holdout)
-    assert isinstance(frame, pd.DataFrame) and len(frame) == len(requests)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == len(requests) + len(trained_on)
     assert frame["subject_pseudonym"].notna().all()
+    # the version's answers on its held-out examples only; the trained-on ones bring their inputs
+    names = {t.name for t in schema.outputs}
+    outputs = [c for c in frame if c in names or str(c).split("_share_")[0] in names]  # records' names
+    assert outputs and frame["scored"].sum() == len(requests)
+    assert frame.loc[frame["scored"], outputs].notna().any(axis=1).all()
+    assert frame.loc[~frame["scored"], outputs].isna().all(axis=None)
+    inputs = [c for c in frame if c.endswith("_mean")]
+    assert inputs and frame[inputs].notna().all(axis=None)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
