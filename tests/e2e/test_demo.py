@@ -3,7 +3,8 @@ size (``--size tiny``, run once per session by tests/e2e/conftest.py): every ste
 
 Why the tiny size is what it is (affectops/demo.py ``SIZES`` has the measurements): what `make demo`
 concludes must still come out, for real. The training cohort stays the demo's (80 subjects, 6-minute
-sessions): its held-out fold of 16 subjects is the fairness gate's data and the monitoring reference.
+sessions): its held-out fold of 16 subjects is the fairness gate's data and answers for the
+monitoring reference, which holds all 80 (so each age group is compared).
 The epochs stay too: with fewer, ABM has not yet removed age and the age-probe gate fails. What
 shrinks is the GRU (64 -> 32 wide: the same gates pass with margin) and the reference-like window's
 cohort (80 -> 48 subjects: serving is paced by the sink's ingest of two events per inference); the
@@ -39,6 +40,13 @@ def test_demo_runs_the_training_pipeline_and_reports_what_it_registered(hearing_
     assert "drifted window (mostly young): DRIFT DETECTED" in out
     (verdict,) = [line for line in out.splitlines() if line.startswith("drifted window (mostly young): ")]
     assert {"age", "age_group"} <= set(verdict.split("drifted columns: ")[1].rstrip(")").split(", "))
+    for name in ("reference-like window", "drifted window (mostly young)"):
+        # the reference is every subject the version was developed on: each age group is compared
+        section = out.split(f"=== {name}\n")[1].split("\n===")[0]
+        assert "reference: inputs and demographics of 80 subjects; the version's answers on 16" in section
+        rows = [line for line in section.splitlines() if line.split()[:1] in (["young"], ["mid"], ["old"])]
+        assert sorted(r.split()[0] for r in rows) == ["mid", "old", "young"], section
+        assert not any("fewer than" in row for row in rows), rows
     report = out.split("=== drifted window (mostly young)")[1]
     assert "age_group" in report and "f1_gap" in report  # the per-group fairness table
     html = report.split("html: ")[1].split()[0]

@@ -167,9 +167,14 @@ def test_evaluate_component_logs_metrics_the_full_report_and_the_reference(
     scores = json.loads(Path(report.path).read_text())
     assert 0.0 <= scores["f1"] <= 1.0 and metrics.metadata["f1"] == scores["f1"]
     assert all(isinstance(value, float) for value in metrics.metadata.values())
-    # one monitoring record per held-out segment, in the inference store's schema
+    # one monitoring record per held-out segment, answered, then the trained-on segments' inputs
+    # and demographics, unanswered; in the inference store's schema
     rows = pd.read_parquet(reference.path)
-    assert len(rows) == scores["segments"]
+    answered = rows[rows["scored"]]
+    assert len(answered) == scores["segments"] and answered["probability"].between(0, 1).all()
+    assert len(rows) > len(answered) and rows.loc[~rows["scored"], "probability"].isna().all()
+    held_out = set(answered["subject_pseudonym"])
+    assert held_out.isdisjoint(rows.loc[~rows["scored"], "subject_pseudonym"])
     assert {"probability", "label", "age", "gender", "subject_pseudonym", "current_mean"} <= set(rows)
     assert len(rows["current_mean"].iloc[0]) == 384
     with pytest.raises(ValueError, match="in this model's training data"):  # fold 1 was trained on
