@@ -225,6 +225,27 @@ def fairness_report(
     return report
 
 
+def overall_interval(
+    y_true,
+    y_pred,
+    metric: str = "f1",
+    *,
+    clusters=None,
+    n_boot: int = 200,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, float | None]:
+    """One of ``GROUP_METRICS`` over all rows, ``{"value", "low", "high"}``, with the same bootstrap as
+    the per-group intervals (whole clusters resampled when given): the whole population as one group."""
+    if metric not in GROUP_METRICS:
+        raise ValueError(f"metric: one of {GROUP_METRICS}, got {metric!r}")
+    everyone = np.zeros(len(np.asarray(y_true)), dtype=np.int64)
+    report = fairness_report(
+        y_true, y_pred, {"all": everyone}, clusters=clusters, n_boot=n_boot, seed=seed, confidence=confidence
+    )
+    return report["all"]["groups"]["0"][metric]
+
+
 def flatten_fairness(report: Mapping[str, Any], feature: str) -> dict[str, float | None]:
     """Flat keys a metric gate reads: ``f1_<group>``, ``f1_gap``, ... each with ``_low`` / ``_high``."""
     if feature not in report:

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 from sklearn.metrics import f1_score
 
-from models.common.fairness import fairness_report, flatten_fairness
+from models.common.fairness import fairness_report, flatten_fairness, overall_interval
 from models.common.folds import evaluation_fold, select_folds
 from models.hearing_loss.checkpoint import TrainedModel
 from models.hearing_loss.data import SegmentReader, batches, load_split
@@ -80,6 +80,11 @@ def metrics(predictions: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> d
     out: dict[str, float | int | None] = {"segments": len(predictions)}
     truth, predicted = predictions["hearing_loss"], predictions["prediction"]
     out["f1"] = float(f1_score(truth, predicted, zero_division=0)) if len(predictions) else None
+    if len(predictions):  # the paper's metric with the same subject-bootstrap interval as the groups'
+        whole = overall_interval(
+            truth, predicted, clusters=predictions["subject_id"], n_boot=n_boot, seed=seed
+        )
+        out["f1_low"], out["f1_high"] = whole["low"], whole["high"]
     out["random_f1"] = coin_flip_f1(float(truth.mean())) if len(predictions) else None
     out["segments_all"] = len(predictions)
     fairness = fairness_report(

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+from sklearn.metrics import f1_score
 
-from models.common.fairness import fairness_report, flatten_fairness
+from models.common.fairness import fairness_report, flatten_fairness, overall_interval
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +76,21 @@ def test_interval_contains_the_value_and_is_deterministic() -> None:
     other = fairness_report(y_true, y_pred, {"age_group": group}, clusters=subject, n_boot=200, seed=4)
     assert other["age_group"]["f1_gap"]["low"] != part["f1_gap"]["low"]
     assert part["bootstrap"] == {"n_boot": 200, "skipped": 0, "unit": "cluster", "confidence": 0.95}
+
+
+def test_overall_interval_is_the_whole_populations_metric_with_its_cluster_bootstrap() -> None:
+    y_true, y_pred, _, subject = _clustered(2)
+    whole = overall_interval(y_true, y_pred, clusters=subject, n_boot=200, seed=1)
+    assert whole["value"] == pytest.approx(f1_score(y_true, y_pred))
+    assert whole["low"] < whole["value"] < whole["high"]
+    by_rows = overall_interval(y_true, y_pred, n_boot=200, seed=1)
+    # a subject's segments are correlated: resampling subjects gives the wider interval
+    assert whole["high"] - whole["low"] > by_rows["high"] - by_rows["low"]
+    assert overall_interval(y_true, y_pred, "tpr")["value"] == pytest.approx(
+        ((y_true == 1) & (y_pred == 1)).sum() / (y_true == 1).sum()
+    )
+    with pytest.raises(ValueError, match="metric: one of"):
+        overall_interval(y_true, y_pred, "auc")
 
 
 def test_cluster_bootstrap_is_wider_than_row_bootstrap_on_correlated_segments() -> None:

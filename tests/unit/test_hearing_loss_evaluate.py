@@ -36,6 +36,7 @@ def test_f1_overall_and_per_age_group_match_hand_counts() -> None:
     scores = metrics(_predictions())
     # all: TP 3 (b, c, d), FP 1 (a), FN 1 (c) -> F1 = 6 / (6 + 1 + 1)
     assert scores["f1"] == pytest.approx(0.75)
+    assert scores["f1_low"] <= scores["f1"] <= scores["f1_high"]  # subject bootstrap
     assert scores["f1_young"] == pytest.approx(2 / 3)  # TP 1, FP 1, FN 0
     assert scores["f1_mid"] == pytest.approx(2 / 3)  # TP 1, FN 1
     assert scores["f1_old"] == pytest.approx(1.0)

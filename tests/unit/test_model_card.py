@@ -49,7 +49,8 @@ def test_hearing_loss_card_has_groups_gaps_probe_gates_and_lineage(hearing_loss_
     card = version_card(spec, 4, report, {**LINEAGE, **_gate_tags(report, gates)})
 
     assert card.startswith("# hearing_loss version 4\n") and spec.summary in card
-    assert f"**f1 = {report['f1']:.4f}**" in card
+    # the paper's metric with its subject-bootstrap interval
+    assert f"**f1 = {report['f1']:.4f} (95% CI {report['f1_low']:.4f} to {report['f1_high']:.4f})**" in card
     assert "`md5-3f2a`" in card and "`run-77`" in card and "`abc123def`" in card
     groups = [g for g in ("young", "mid", "old") if report.get(f"f1_{g}_low") is not None]
     assert len(groups) >= 2, report  # the fixture's premise
