@@ -11,6 +11,7 @@ Every family is one subpackage with the same module layout, so a reader who know
     expectations.py  the Great Expectations suite over the dataset's tables
     split.py         subject-independent folds (k-fold families)
     data.py          training and evaluation views of a split dataset
+    recordings.py    recorded raw media -> a new dataset (``data.featurize``), where the family takes them
     model.py         the config dataclass (paper defaults) and the nn.Module
     train.py         the training loop (CPU, one GPU, DDP under torchrun)
     checkpoint.py    the trained-model artifact: save and load

@@ -98,6 +98,10 @@ class DataPart:
     expectations: ModuleType  # tables(dataset), EXPECTATIONS, ID_COLUMNS: the validation gate
     partitions: Partitions
     load: Callable[[Path], pd.DataFrame]  # a split dataset -> its training / evaluation table
+    # (recordings table: a CSV naming each example's raw media, new dataset dir, local encoder
+    # checkpoint or None: random weights, *, weights_uri: where it came from, device) -> the new
+    # dataset's manifest: a dataset built from recorded raw media (None: the family builds none)
+    featurize: Callable[..., pd.DataFrame] | None = None
 
 
 # -- train -----------------------------------------------------------------------------------------

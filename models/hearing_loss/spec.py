@@ -63,6 +63,7 @@ SPEC = FamilySpec(
         expectations=expectations,
         partitions=KFolds(split=split.split, file=dataset.FOLDS_FILE, k=expectations.N_FOLDS),
         load=data.load_split,
+        featurize=Lazy("models.hearing_loss.recordings:build_cohort_from_videos"),
     ),
     train=TrainPart(
         config=model.HearingLossConfig,
