@@ -22,6 +22,7 @@ Every family is one subpackage with the same module layout, so a reader who know
     predict.py       one request (or a batch) through a trained model
     media.py         raw media (video, image, audio) -> the request's tensors, where the family takes it
     requests.py      held-out examples as requests: a version's monitoring reference
+    traffic.py       synthetic production traffic (``monitor.traffic``, the demo's), where the family has it
     monitoring.yaml  what monitoring reports and gates for the served model
 
 ``models/common`` holds what families share. Nothing in ``models`` imports a platform package.

@@ -6,7 +6,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from models.common.lazy import Lazy
-from models.contract import DataPart, EvaluatePart, FamilySpec, KFolds, MonitorPart, ServePart, TrainPart
+from models.contract import (
+    DataPart,
+    EvaluatePart,
+    FamilySpec,
+    KFolds,
+    MonitorPart,
+    ServePart,
+    Traffic,
+    TrainPart,
+)
 from models.hearing_loss import (
     checkpoint,
     data,
@@ -21,6 +30,7 @@ from models.hearing_loss import (
     split,
     summary,
     synth,
+    traffic,
 )
 
 # promotion gates (components/gates.py): quality, fairness across age groups (the model must not buy
@@ -90,5 +100,6 @@ SPEC = FamilySpec(
         config=Path(__file__).parent / "monitoring.yaml",
         reference_requests=requests.held_out_requests,
         training_requests=requests.training_requests,
+        traffic=Traffic(cohort=traffic.demo_cohort, window=traffic.window, shift=traffic.SHIFT),
     ),
 )
