@@ -101,25 +101,35 @@ def data_synth(
 
 @data.command("featurize")
 def data_featurize(
-    segments_csv: Annotated[Path, typer.Argument(help="CSV: one row per segment with its video window.")],
-    out: Annotated[Path, typer.Option(help="New cohort directory.")],
+    recordings: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV naming each example's recorded media and labels (the family's recordings table)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="New dataset directory.")],
+    family: Family,
     weights: Annotated[
         str | None,
         typer.Option(
-            help="MARLIN checkpoint: a file, or a local / s3:// directory holding one. Omit: random."
+            help="Encoder checkpoint: a file, or a local / s3:// directory holding one. Omit: random."
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """Face videos -> a cohort of 5 fps, aligned 224x224 faces and per-frame MARLIN features."""
-    from components.featurize import build_cohort_from_videos
+    """Recorded raw media (e.g. face videos) -> a new dataset in the family's format."""
+    from core.storage import resolve_weights
 
+    spec = _family(family)
+    if spec.data.featurize is None:
+        _fail(f"family {family} builds no dataset from recorded media; `data synth` writes a synthetic one")
     _log_progress()
     try:
-        manifest = build_cohort_from_videos(segments_csv, out, weights, device=device)
+        local = None if weights is None else resolve_weights(weights, load_settings())
+        spec.data.featurize(recordings, out, local, weights_uri=weights, device=device)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         _fail(str(err))
-    typer.echo(f"wrote {len(manifest)} segments of {manifest['subject_id'].nunique()} subjects to {out}")
+    typer.echo(spec.data.format_summary(spec.data.summarize(out)))
 
 
 @data.command("split")

@@ -104,7 +104,7 @@ def serve_transformer_cmd(
         ),
     ] = None,
     family: Annotated[
-        str | None, typer.Option(help="Family whose raw media to take (default: hearing_loss).")
+        str | None, typer.Option(help="Family whose raw media to take (default: models.DEFAULT_FAMILY).")
     ] = None,
     model_name: Annotated[
         str | None, typer.Option(help="The predictor's model name (default: the family).")

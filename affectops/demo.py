@@ -19,14 +19,11 @@ from pathlib import Path
 from affectops.console import Console
 from affectops.demo_traffic import serve_and_monitor
 from core.settings import Settings
-from models.hearing_loss.synth import PLATFORM_COHORT
+from models import DEFAULT_FAMILY as FAMILY
+from models.contract import Holdout
 
-FAMILY = "hearing_loss"
-DATASET = "hearing_loss-demo"
 # the paper's full model (§3.2) at demo size: a narrower GRU, 3 VM pre-training epochs, the 15 of §4.3
 DEMO_MODEL = {"gru_hidden": 64, "vm_epochs": 3, "epochs": 15}
-VARIANT = "marlin_vm_abm"
-HOLDOUT_FOLD = 0
 DEMO_SUBJECTS = 80
 AGE_GROUPS = ("young", "mid", "old")
 
@@ -88,23 +85,23 @@ def _run(
     size = SIZES[size] if isinstance(size, str) else size
     subjects = size.subjects if subjects is None else subjects
     spec = get_family(FAMILY)
-    cohort = settings.home / "datasets" / DATASET
+    if spec.monitor is None or spec.monitor.traffic is None:
+        raise ValueError(f"family {FAMILY!r} has no synthetic production traffic (monitor.traffic) to demo")
+    holdout = spec.data.partitions.holdout("")  # the default: fold 0, or the paper's test partition
+    cohort = settings.home / "datasets" / f"{FAMILY}-demo"
     shutil.rmtree(cohort, ignore_errors=True)
-    # 6-minute sessions instead of one hour: the same format and effects, minutes not hours; enough
-    # subjects that every fold holds positives of every age group, so the fairness gate has data; the
-    # platform cohort (synth.PLATFORM_COHORT), on which the model clears the gates at the demo's scale
-    config = spec.data.synth_config(
-        subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT
-    )
+    # the traffic's make, with enough subjects that every fold holds positives of every age group, so
+    # the fairness gate has data
+    config = spec.monitor.traffic.cohort(subjects, seed)
     console.print(f"affectops demo: the {FAMILY} family, seed {seed}, everything under {settings.home}")
     console.step(f"synthesize {subjects} subjects -> {cohort}", lambda: spec.data.synthesize(config, cohort))
     arguments = {
         "dataset_uri": str(cohort),
         "family": FAMILY,
-        "variant": VARIANT,
+        "variant": "",  # the family's default: the paper's full model
         "overrides": json.dumps(dict(size.model)),
         "seed": seed,
-        "holdout": str(HOLDOUT_FOLD),
+        "holdout": str(holdout),
         "promote": True,
     }
     run_dir = console.step(
@@ -119,7 +116,7 @@ def _run(
     console.print(
         f"dataset version (DVC content hash): {version.tags.get('dataset_version')} on {settings.dvc_remote}"
     )
-    _print_scores(console, metrics)
+    _print_scores(console, metrics, holdout)
     console.print(f"registered: {version.model_uri} (aliases: {', '.join(version.aliases) or 'none'})")
     gate_keys = [
         k for k in version.tags if k.startswith("gate.") and k.endswith(".passed") and k != "gate.passed"
@@ -140,7 +137,7 @@ def _run(
         console,
         settings,
         run_dir / "split-data" / "split",
-        HOLDOUT_FOLD,
+        holdout,
         seed=seed,
         subjects=subjects,
         reference_like_subjects=size.reference_like_subjects,
@@ -149,10 +146,10 @@ def _run(
     return code
 
 
-def _print_scores(console: Console, metrics: dict[str, float]) -> None:
+def _print_scores(console: Console, metrics: dict[str, float], holdout: Holdout) -> None:
     groups = ", ".join(f"{g} {_pct(metrics.get(f'f1_{g}'))}{_ci(metrics, f'f1_{g}')}" for g in AGE_GROUPS)
     console.print(
-        f"held-out fold {HOLDOUT_FOLD}: F1 {_pct(metrics.get('f1'))} "
+        f"held-out fold {holdout}: F1 {_pct(metrics.get('f1'))} "
         f"(coin flip {_pct(metrics.get('random_f1'))}); "
         f"per age group: {groups}; largest gap {_pct(metrics.get('f1_gap'))}{_ci(metrics, 'f1_gap')}"
     )

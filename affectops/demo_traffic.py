@@ -2,8 +2,9 @@
 
 The model server (``affectops serve``) logs every inference to the sink (``affectops monitor sink``),
 both child processes on loopback. A held-out slice checks the served accuracy; then two windows of
-traffic, one drawn like the reference and one from a cohort that is mostly young, are labelled and
-reported: drift must show in the second and not in the first.
+the family's synthetic traffic (its ``monitor.traffic``), one drawn like the reference and one of
+its shifted population (for the headline family: mostly young), are labelled and reported: drift
+must show in the second and not in the first.
 """
 
 from __future__ import annotations
@@ -13,53 +14,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from affectops.console import Console
 from affectops.local_services import free_port, running, send, wait_stored
 from core.settings import Settings
-from models.hearing_loss.synth import PLATFORM_COHORT
+from models import DEFAULT_FAMILY as FAMILY
+from models import get_family
+from models.contract import FamilySpec, Holdout, KFolds
 
-FAMILY = "hearing_loss"
-YOUNG_SHARE_DRIFTED = 0.85
+HELD_OUT_PREFIX = "demo-"  # the held-out slice's request ids and units in the inference log
 
 
-def _cohort(settings: Settings, name: str, seed: int, subjects: int) -> Path:
-    """A fresh synthetic cohort of the demo's make, split into folds (for its anchors)."""
+def _cohort(spec: FamilySpec, settings: Settings, name: str, seed: int, subjects: int) -> Path:
+    """A fresh synthetic cohort of the family's traffic, split (for its anchors)."""
     import shutil
 
-    from components.split import split_cohort
-    from models import get_family
-
-    spec = get_family(FAMILY)
     cohort = settings.home / "datasets" / name
     shutil.rmtree(cohort, ignore_errors=True)
-    config = spec.data.synth_config(
-        subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT
-    )
-    spec.data.synthesize(config, cohort)
-    split_cohort(cohort, 5, seed)
+    spec.data.synthesize(spec.monitor.traffic.cohort(subjects, seed), cohort)
+    partitions = spec.data.partitions
+    if isinstance(partitions, KFolds):  # fixed partitions come with the dataset
+        partitions.split(cohort, partitions.k, seed)
     return cohort
-
-
-def _traffic(cohort: Path, prefix: str, *, young_share: float | None, seed: int) -> tuple[list, pd.DataFrame]:
-    """Requests for the cohort's segments and its subjects' labels; with ``young_share``, every young
-    subject and just enough whole other subjects that the young are that share of the SUBJECTS (drift
-    is judged per subject: monitoring/drift.py)."""
-    from models.hearing_loss.data import load_split
-    from models.hearing_loss.requests import segment_requests
-
-    frame = load_split(cohort)
-    rows = frame
-    if young_share is not None:
-        subjects = frame.groupby("subject_id")["age_group"].first()
-        young = subjects.index[subjects == "young"]
-        others = subjects.index[subjects != "young"].to_series().sample(frac=1.0, random_state=seed)
-        keep = round(len(young) * (1 - young_share) / young_share)
-        rows = frame[frame["subject_id"].isin([*young, *others.iloc[:keep]])]
-    labels = rows.groupby("subject_id")["hearing_loss"].max().rename_axis("subject_pseudonym").reset_index()
-    labels["subject_pseudonym"] = prefix + labels["subject_pseudonym"]
-    return list(segment_requests(cohort, rows, pseudonym_prefix=prefix)), labels
 
 
 def _drift_line(name: str, result) -> str:
@@ -80,7 +56,7 @@ def serve_and_monitor(
     console: Console,
     settings: Settings,
     split: Path,
-    holdout: int,
+    holdout: Holdout,
     *,
     seed: int,
     subjects: int,
@@ -89,12 +65,15 @@ def serve_and_monitor(
     """The serving and monitoring half of the demo; an exit code. Each window's traffic comes from a
     fresh cohort of ``subjects`` subjects (the reference-like one: ``reference_like_subjects``)."""
     from affectops.cli_monitoring import format_result
-    from models.hearing_loss.data import load_split
-    from models.hearing_loss.requests import segment_requests
+    from monitoring.config import load_config
     from monitoring.job import report_window
     from monitoring.labels import add_labels
     from monitoring.store import default_root
 
+    spec = get_family(FAMILY)
+    traffic = spec.monitor.traffic
+    config = load_config(FAMILY)
+    columns, label = config["columns"], config["fairness"]["label_column"]
     sink_port, http_port, grpc_port = free_port(), free_port(), free_port()
     sink_url, url = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{http_port}"
     store = default_root(settings)
@@ -110,35 +89,38 @@ def serve_and_monitor(
 
         console.step(f"start the model server ({FAMILY}@champion) and the inference-log sink", start_services)
         console.print(f"   serving on {url} (v2 REST), logging to the sink on {sink_url}; logs in {logs}")
-        frame = load_split(split)
-        held_out = frame[frame["fold"] == holdout]
-        requests = list(segment_requests(split, held_out, pseudonym_prefix="demo-"))
+        requests, labels = traffic.window(split, holdout=holdout, prefix=HELD_OUT_PREFIX)
         answers = console.step(
             f"send the held-out fold's {len(requests)} segments through the kserve client",
             lambda: send(url, FAMILY, requests),
         )
         outputs = [{name: float(value.reshape(-1)[0]) for name, value in out.items()} for out in answers]
-        predicted = np.array([int(out["label"]) for out in outputs])
-        accuracy = float((predicted == held_out["hearing_loss"].to_numpy()).mean())
-        for (_, segment), out in list(zip(held_out.iterrows(), outputs, strict=True))[:3]:
+        label_of = labels.set_index("subject_pseudonym")[label]
+        truths = np.array([int(label_of[request.unit]) for request in requests])
+        predicted = np.array([int(out[columns["prediction"]]) for out in outputs])
+        accuracy = float((predicted == truths).mean())
+        for request, out, true in list(zip(requests, outputs, truths, strict=True))[:3]:
             console.print(
-                f"  {segment['segment_id']}: p = {out['probability']:.2f}, label {int(out['label'])} "
-                f"(truth {int(segment['hearing_loss'])}), "
-                f"age estimate {out.get('age_estimate', float('nan')):.0f} (true age {int(segment['age'])})"
+                f"  {request.request_id.removeprefix(HELD_OUT_PREFIX)}: p = {out[columns['score']]:.2f}, "
+                f"label {int(out[columns['prediction']])} (truth {true}), "
+                f"age estimate {out.get(columns['age_estimate'], float('nan')):.0f} "
+                f"(true age {int(request.metadata[columns['age']])})"
             )
         console.print(
-            f"held-out slice over the kserve client: accuracy {accuracy:.3f} on {len(held_out)} segments"
+            f"held-out slice over the kserve client: accuracy {accuracy:.3f} on {len(requests)} segments"
         )
-        sent = len(held_out)
+        sent = len(requests)
         wait_stored(sink_url, 2 * sent)  # logged before the first window opens: windows are by log time
 
         windows = {}
-        for name, window_seed, young_share, size in (
-            ("reference-like window", seed + 101, None, reference_like_subjects or subjects),
-            ("drifted window (mostly young)", seed + 202, YOUNG_SHARE_DRIFTED, subjects),
+        for name, window_seed, shifted, size in (
+            ("reference-like window", seed + 101, False, reference_like_subjects or subjects),
+            (f"drifted window ({traffic.shift})", seed + 202, True, subjects),
         ):
-            cohort = _cohort(settings, f"traffic-{window_seed}", window_seed, size)
-            requests, labels = _traffic(cohort, f"w{window_seed}-", young_share=young_share, seed=window_seed)
+            cohort = _cohort(spec, settings, f"traffic-{window_seed}", window_seed, size)
+            requests, labels = traffic.window(
+                cohort, shifted=shifted, prefix=f"w{window_seed}-", seed=window_seed
+            )
             start = datetime.now(UTC)
             console.step(
                 f"send the {name}: {len(requests)} requests of {labels.shape[0]} subjects",

@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 
 from core.settings import Settings
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
 
 def is_s3(uri: str | Path) -> bool:
     return str(uri).startswith("s3://")
@@ -50,6 +52,25 @@ def materialize(uri: str | Path, settings: Settings) -> Path:
     if not found:
         raise FileNotFoundError(f"no objects under {uri}")
     return local
+
+
+def resolve_weights(weights: str, settings: Settings) -> Path:
+    """A local checkpoint file for ``weights`` (a preprocessor's, e.g. an encoder's): a local file, or a
+    local or ``s3://`` directory holding exactly one.
+
+    An ``s3://`` URI names the prefix the checkpoint was uploaded under (it is mirrored into the
+    cache by :func:`materialize`, which addresses prefixes, not single objects).
+    """
+    if not is_s3(weights) and Path(weights).is_file():
+        return Path(weights)
+    directory = materialize(weights, settings)
+    found = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
+    if len(found) != 1:
+        raise ValueError(
+            f"{weights} must hold exactly one checkpoint ({'/'.join(CHECKPOINT_SUFFIXES)}), "
+            f"found {len(found)}"
+        )
+    return found[0]
 
 
 def upload_dir(local: Path, uri: str, settings: Settings) -> int:

@@ -11,6 +11,7 @@ Every family is one subpackage with the same module layout, so a reader who know
     expectations.py  the Great Expectations suite over the dataset's tables
     split.py         subject-independent folds (k-fold families)
     data.py          training and evaluation views of a split dataset
+    recordings.py    recorded raw media -> a new dataset (``data.featurize``), where the family takes them
     model.py         the config dataclass (paper defaults) and the nn.Module
     train.py         the training loop (CPU, one GPU, DDP under torchrun)
     checkpoint.py    the trained-model artifact: save and load
@@ -21,6 +22,7 @@ Every family is one subpackage with the same module layout, so a reader who know
     predict.py       one request (or a batch) through a trained model
     media.py         raw media (video, image, audio) -> the request's tensors, where the family takes it
     requests.py      held-out examples as requests: a version's monitoring reference
+    traffic.py       synthetic production traffic (``monitor.traffic``, the demo's), where the family has it
     monitoring.yaml  what monitoring reports and gates for the served model
 
 ``models/common`` holds what families share. Nothing in ``models`` imports a platform package.

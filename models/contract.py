@@ -98,6 +98,10 @@ class DataPart:
     expectations: ModuleType  # tables(dataset), EXPECTATIONS, ID_COLUMNS: the validation gate
     partitions: Partitions
     load: Callable[[Path], pd.DataFrame]  # a split dataset -> its training / evaluation table
+    # (recordings table: a CSV naming each example's raw media, new dataset dir, local encoder
+    # checkpoint or None: random weights, *, weights_uri: where it came from, device) -> the new
+    # dataset's manifest: a dataset built from recorded raw media (None: the family builds none)
+    featurize: Callable[..., pd.DataFrame] | None = None
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -170,6 +174,19 @@ def no_requests(data: Path, holdout: Holdout) -> Iterator[Request]:
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """Synthetic production traffic (the demo's): fresh cohorts of the make the family's model is
+    trained on, sent as windows of requests whose units' labels arrive later."""
+
+    cohort: Callable[[int, int], Any]  # (subjects, seed) -> the synth config of such a cohort
+    # (split dataset, *, holdout: that partition's examples only (None: all), shifted: the shifted
+    # population's window, prefix: of request ids and units, keeping cohorts apart in one inference
+    # log, seed) -> the requests and their units' labels (subject_pseudonym, the label column)
+    window: Callable[..., tuple[list[Request], pd.DataFrame]]
+    shift: str  # the shifted population, in words ("mostly young")
+
+
+@dataclass(frozen=True)
 class MonitorPart:
     config: Path  # the family's monitoring.yaml, over monitoring/configs/monitoring.yaml
     # (split dataset, holdout) -> the held-out examples as requests: a version's monitoring
@@ -179,6 +196,7 @@ class MonitorPart:
     # and metadata join the reference unanswered (a model's answers on its own training data are
     # not what it answers in production), so every group of the population has enough units
     training_requests: Callable[[Path, Holdout], Iterator[Request]] = no_requests
+    traffic: Traffic | None = None  # None: the family has no synthetic production traffic
 
 
 # -- the spec --------------------------------------------------------------------------------------

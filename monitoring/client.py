@@ -20,9 +20,9 @@ import aiohttp
 import numpy as np
 
 from monitoring.events import REQUEST_TYPE, RESPONSE_TYPE
+from serving import v2
 
 RETRY_STATUSES = {408, 425, 429}
-V2_DATATYPES = {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "INT64", "uint8": "UINT8"}
 
 
 @dataclass(frozen=True)
@@ -82,29 +82,23 @@ def request_event(
         if metadata:
             body["metadata"] = dict(metadata)
         return cloud_event("request", inference_id, model_name, json.dumps(body).encode(), time_=time_)
-    inputs, chunks = [], []
+    inputs = []
     for name, value in tensors.items():
-        array = np.ascontiguousarray(value)
-        raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        datatype = V2_DATATYPES[array.dtype.name]
-        inputs.append(
-            {
-                "name": name,
-                "shape": list(array.shape),
-                "datatype": datatype,
-                "parameters": {"binary_data_size": len(raw)},
-            }
-        )
-        chunks.append(raw)
-    header = json.dumps({"id": inference_id, "inputs": inputs, "parameters": dict(metadata or {})}).encode()
+        array = np.asarray(value)
+        datatype = v2.from_np_dtype(array.dtype)
+        if datatype is None:
+            raise ValueError(f"{name}: numpy dtype {array.dtype} has no v2 datatype")
+        inputs.append(v2.Tensor(name, datatype, array.shape, array))
+    document = {"id": inference_id, "parameters": dict(metadata or {})}
+    body, length = v2.encode(document, "inputs", inputs, binary=True)
     return cloud_event(
         "request",
         inference_id,
         model_name,
-        header + b"".join(chunks),
+        body,
         "application/octet-stream",
         time_=time_,
-        extra={"Inference-Header-Content-Length": str(len(header))},
+        extra={"Inference-Header-Content-Length": str(length)},
     )
 
 

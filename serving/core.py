@@ -22,7 +22,6 @@ from models import FamilySpec, get_family
 from models.common.schema import ServingSchema
 
 MLMODEL = "MLmodel"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 # a float32 as JSON text: Python's repr of it as a double is up to 24 characters ("-1.2345678901234567e-05")
 # plus a separator; 32 leaves headroom for whitespace and nesting brackets
 JSON_BYTES_PER_VALUE = 32
@@ -102,27 +101,6 @@ def resolve(uri: str, settings: Settings) -> tuple[Path, str]:
             raise FileNotFoundError(f"model_uri: no model at {local}")
     path = model_file(local)
     return path, content_version(path)
-
-
-def resolve_weights(weights: str, settings: Settings) -> Path:
-    """A local checkpoint file for ``weights`` (a preprocessor's, e.g. an encoder's): a local file, or a
-    local or ``s3://`` directory holding exactly one.
-
-    An ``s3://`` URI names the prefix the checkpoint was uploaded under (it is mirrored into the
-    cache by :func:`core.storage.materialize`, which addresses prefixes, not single objects).
-    """
-    from core.storage import is_s3, materialize
-
-    if not is_s3(weights) and Path(weights).is_file():
-        return Path(weights)
-    directory = materialize(weights, settings)
-    found = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
-    if len(found) != 1:
-        raise ValueError(
-            f"{weights} must hold exactly one checkpoint ({'/'.join(CHECKPOINT_SUFFIXES)}), "
-            f"found {len(found)}"
-        )
-    return found[0]
 
 
 def max_body_bytes(schema: ServingSchema) -> int:

@@ -30,10 +30,11 @@ from kserve.errors import InferenceError, InvalidInput
 from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
 
 from core.settings import Settings, load_settings
+from core.storage import resolve_weights
 from models import DEFAULT_FAMILY, FAMILIES, get_family
 from models.common.media import Media, MediaError, MediaInput, MediaPreprocessor
 from serving import v2
-from serving.core import ENVELOPE_BYTES, resolve_weights
+from serving.core import ENVELOPE_BYTES
 
 
 def family_media(family: str | None) -> tuple[str, Media]:

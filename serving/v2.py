@@ -1,4 +1,5 @@
-"""Open Inference Protocol v2 over REST: the one codec of the servers, the inference logger and the sink.
+"""Open Inference Protocol v2 over REST: the one codec of the servers, the inference logger, the sink and
+its client.
 
 A body is a JSON document, or (binary tensor data extension) a JSON header of
 ``Inference-Header-Content-Length`` bytes followed by the raw bytes of every tensor that declares

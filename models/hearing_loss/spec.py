@@ -6,7 +6,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from models.common.lazy import Lazy
-from models.contract import DataPart, EvaluatePart, FamilySpec, KFolds, MonitorPart, ServePart, TrainPart
+from models.contract import (
+    DataPart,
+    EvaluatePart,
+    FamilySpec,
+    KFolds,
+    MonitorPart,
+    ServePart,
+    Traffic,
+    TrainPart,
+)
 from models.hearing_loss import (
     checkpoint,
     data,
@@ -21,6 +30,7 @@ from models.hearing_loss import (
     split,
     summary,
     synth,
+    traffic,
 )
 
 # promotion gates (components/gates.py): quality, fairness across age groups (the model must not buy
@@ -63,6 +73,7 @@ SPEC = FamilySpec(
         expectations=expectations,
         partitions=KFolds(split=split.split, file=dataset.FOLDS_FILE, k=expectations.N_FOLDS),
         load=data.load_split,
+        featurize=Lazy("models.hearing_loss.recordings:build_cohort_from_videos"),
     ),
     train=TrainPart(
         config=model.HearingLossConfig,
@@ -89,5 +100,6 @@ SPEC = FamilySpec(
         config=Path(__file__).parent / "monitoring.yaml",
         reference_requests=requests.held_out_requests,
         training_requests=requests.training_requests,
+        traffic=Traffic(cohort=traffic.demo_cohort, window=traffic.window, shift=traffic.SHIFT),
     ),
 )

@@ -1,16 +1,52 @@
-"""Synthetic windows of logged hearing-loss inferences in the inference store's schema (labelled as
-synthetic), for the monitoring tests and benchmarks: ages, a score that depends on hearing loss, and
-input summaries that carry a little age signal, without training a model.
+"""Synthetic traffic of the hearing-loss detector (labelled as synthetic): the demo's windows of requests
+from fresh synthetic cohorts (the family's ``monitor.traffic``), and windows of logged inferences in
+the inference store's schema for the monitoring tests and benchmarks: ages, a score that depends on
+hearing loss, and input summaries that carry a little age signal, without training a model.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from models.contract import Request
+from models.hearing_loss.data import load_split
 from models.hearing_loss.dataset import FEATURE_DIM
+from models.hearing_loss.requests import segment_requests
+from models.hearing_loss.synth import PLATFORM_COHORT, SynthConfig
 
 OUTPUTS = ("probability", "label", "threshold", "age_estimate")  # the window's model outputs
+
+
+SHIFT = "mostly young"  # the shifted window: the age shift monitoring has to see
+YOUNG_SHARE_SHIFTED = 0.85
+
+
+def demo_cohort(subjects: int, seed: int) -> SynthConfig:
+    """6-minute sessions instead of one hour: the same format and effects, minutes not hours; the
+    platform cohort (``synth.PLATFORM_COHORT``), on which the model clears the gates at the demo's scale."""
+    return SynthConfig(subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT)
+
+
+def window(
+    data: Path, *, holdout: int | None = None, shifted: bool = False, prefix: str = "", seed: int = 0
+) -> tuple[list[Request], pd.DataFrame]:
+    """Requests for the segments of the split cohort ``data`` (of fold ``holdout`` only, unless None) and
+    their subjects' labels. ``shifted``: every young subject and just enough whole other subjects that
+    the young are ``YOUNG_SHARE_SHIFTED`` of the SUBJECTS (drift is judged per subject)."""
+    frame = load_split(data)
+    rows = frame if holdout is None else frame[frame["fold"] == holdout]
+    if shifted:
+        subjects = rows.groupby("subject_id")["age_group"].first()
+        young = subjects.index[subjects == "young"]
+        others = subjects.index[subjects != "young"].to_series().sample(frac=1.0, random_state=seed)
+        keep = round(len(young) * (1 - YOUNG_SHARE_SHIFTED) / YOUNG_SHARE_SHIFTED)
+        rows = rows[rows["subject_id"].isin([*young, *others.iloc[:keep]])]
+    labels = rows.groupby("subject_id")["hearing_loss"].max().rename_axis("subject_pseudonym").reset_index()
+    labels["subject_pseudonym"] = prefix + labels["subject_pseudonym"]
+    return list(segment_requests(data, rows, pseudonym_prefix=prefix)), labels
 
 
 def synthetic_window(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from config_support import as_overrides
 
 from core.settings import Settings, load_settings
 from models import get_family
@@ -51,18 +53,6 @@ EXPRESSION_DATA: dict[str, Any] = {
     "seed": 0,
     "world_seed": 0,
 }
-
-
-def as_overrides(config: Any) -> dict[str, Any]:
-    """The fields of a family config that differ from its defaults, as pipeline ``overrides`` (tuples
-    comma-joined, as the CLI and pipeline parameters write them)."""
-    default = type(config)()
-    out = {}
-    for field in fields(config):
-        value = getattr(config, field.name)
-        if value != getattr(default, field.name):
-            out[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else value
-    return out
 
 
 EXPRESSION_MODEL = as_overrides(get_family("expression").train.tiny())

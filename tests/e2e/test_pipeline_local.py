@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
+from config_support import as_overrides
 from e2e_support import DemoRun
 from mlflow import MlflowClient
 
 from components.registry import CHALLENGER, CHAMPION, list_versions
 from core.settings import load_settings
+from models import get_family
 from models.hearing_loss.synth import SynthConfig, synthesize
 
 pytestmark = [
@@ -22,7 +24,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning"),
 ]
 
-TINY_MODEL = {"gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "epochs": 1, "vm_epochs": 1}
+TINY_MODEL = as_overrides(get_family("hearing_loss").train.tiny())
 
 
 def test_the_training_pipeline_runs_locally_and_registers_a_promoted_version(

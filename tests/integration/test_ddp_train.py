@@ -3,11 +3,14 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from config_support import as_set_flags
 
+from models import get_family
 from models.hearing_loss.data import load_split
 
 pytestmark = pytest.mark.integration
@@ -19,16 +22,10 @@ def test_two_gloo_processes_match_one_process(tiny_split: Path, tmp_path: Path) 
     # averages the same segments in both set-ups (no wrap-around padding, no ragged last batch)
     fold = next(k for k in range(5) if (frame["fold"] != k).sum() % 4 == 0)
     half = int((frame["fold"] != fold).sum()) // 2
-    settings = [
-        "gru_hidden=8",
-        "classifier_hidden=4",
-        "dropout=0",
-        "epochs=2",
-        "vm_epochs=2",
-        f"batch_size={half}",
-    ]
+    tiny = get_family("hearing_loss").train.tiny()
+    settings = as_set_flags(replace(tiny, dropout=0.0, epochs=2, vm_epochs=2, batch_size=half))
     common = ["train", "--data", str(tiny_split), "--variant", "marlin_vm", "--holdout-fold", str(fold)]
-    common += ["--device", "cpu", *(arg for item in settings for arg in ("--set", item))]
+    common += ["--device", "cpu", *settings]
     env = {**os.environ, "AFFECTOPS_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
 
     single = subprocess.run(

@@ -18,14 +18,13 @@ import pandas as pd
 import pytest
 import torch
 
-from components.featurize import build_cohort_from_videos
 from core.settings import load_settings
-from core.storage import upload_dir
+from core.storage import resolve_weights, upload_dir
 from models.common.face import FaceAligner, NoFaceError
 from models.common.marlin import MarlinEncoder, load_encoder, save_encoder, tiny_config
 from models.hearing_loss.dataset import FeatureStore, read_manifest, read_meta
 from models.hearing_loss.media import VideoError, featurize_video, iter_frames
-from serving.core import resolve_weights
+from models.hearing_loss.recordings import build_cohort_from_videos
 
 pytestmark = pytest.mark.integration
 

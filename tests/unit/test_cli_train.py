@@ -4,13 +4,15 @@ import json
 from pathlib import Path
 
 import pytest
+from config_support import as_set_flags
 from typer.testing import CliRunner
 
 from affectops.cli import app
+from models import get_family
 
 pytestmark = pytest.mark.unit
 runner = CliRunner()
-TINY = ["--set", "gru_hidden=8", "--set", "classifier_hidden=4", "--set", "age_hidden=4", "--set", "epochs=1"]
+TINY = as_set_flags(get_family("hearing_loss").train.tiny())
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_train_on_a_held_out_fold_prints_and_writes_the_papers_metrics(tiny_split: Path, home: Path) -> None:
-    args = ["train", "--data", str(tiny_split), "--variant", "marlin_vm_abm", *TINY, "--set", "vm_epochs=1"]
+    args = ["train", "--data", str(tiny_split), "--variant", "marlin_vm_abm", *TINY]
     result = runner.invoke(app, [*args, "--holdout-fold", "0", "--device", "cpu", "--seed", "3"])
     assert result.exit_code == 0, result.output
     run = home / "runs" / "hearing_loss" / "marlin_vm_abm-seed3"

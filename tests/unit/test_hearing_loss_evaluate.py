@@ -1,5 +1,6 @@
 """The paper's metrics on hand-made predictions, and the evaluation's leakage guard."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,10 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from models import get_family
 from models.common.tracking import LocalTracker
 from models.hearing_loss import checkpoint
 from models.hearing_loss.evaluate import coin_flip_f1, evaluate, metrics
-from models.hearing_loss.model import HearingLossConfig
 from models.hearing_loss.train import train
 
 pytestmark = pytest.mark.unit
@@ -77,9 +78,8 @@ def test_empty_group_reports_none() -> None:
 
 
 def _trained(data: Path, out: Path, variant: str, holdout: int) -> checkpoint.TrainedModel:
-    """A real model at test size (one epoch per stage, tiny widths), trained without ``holdout``."""
-    sizes = {"gru_hidden": 8, "classifier_hidden": 4, "epochs": 1, "vm_epochs": 1}
-    config = HearingLossConfig(variant=variant, **sizes)
+    """A real model at the spec's tiny size (one epoch per stage), trained without ``holdout``."""
+    config = replace(get_family("hearing_loss").train.tiny(), variant=variant)
     path = train(config, data, LocalTracker(out / "t"), out_dir=out / "run", holdout=holdout, device="cpu")
     return checkpoint.load(path)
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from models import get_family
 from models.common.layers import GradientReversal, GradientReversalFunction
 from models.hearing_loss.model import (
     VARIANTS,
@@ -20,12 +21,12 @@ from models.hearing_loss.model import (
 pytestmark = pytest.mark.unit
 
 D = 6
+TINY = get_family("hearing_loss").train.tiny()
 
 
 def _tiny(variant: str, **overrides) -> HearingLossConfig:
-    """The real config shrunk to test size (STYLE 6)."""
-    sizes = {"feature_dim": D, "gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "dropout": 0.0}
-    return replace(HearingLossConfig(variant=variant), **{**sizes, **overrides})
+    """The spec's tiny config (STYLE 6) on D-dim features, without dropout (deterministic forward passes)."""
+    return replace(TINY, **{"variant": variant, "feature_dim": D, "dropout": 0.0, **overrides})
 
 
 def _batch(b: int = 3, t: int = 7, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

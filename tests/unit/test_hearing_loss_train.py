@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from models import get_family
 from models.common.folds import select_folds
 from models.common.tracking import LocalTracker
 from models.common.training import MODEL_FILE, STATE_FILE
@@ -18,12 +19,13 @@ from models.hearing_loss.model import HearingLossConfig
 from models.hearing_loss.train import train
 
 pytestmark = pytest.mark.unit
+TINY = get_family("hearing_loss").train.tiny()
 
 
 def tiny(variant: str, **overrides) -> HearingLossConfig:
-    """The real config shrunk to test size (STYLE 6): same code path, seconds not hours."""
-    sizes = {"gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "epochs": 2, "vm_epochs": 1}
-    return replace(HearingLossConfig(variant=variant), **{**sizes, "batch_size": 16, **overrides})
+    """The spec's tiny config (STYLE 6) with two fine-tuning epochs in batches of 16: resume and
+    checkpoints have a second epoch and several steps to cover."""
+    return replace(TINY, **{"variant": variant, "epochs": 2, "batch_size": 16, **overrides})
 
 
 class InterruptAt(LocalTracker):

@@ -9,17 +9,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from config_support import as_overrides
 from kfp import dsl
 
 from components import steps
 from components.kfp_ops import build_components
+from models import get_family
 from models.hearing_loss.dataset import FOLDS_FILE, MANIFEST_FILE, read_manifest
 from pipelines.cluster import load_cluster
 
 FAMILY = "hearing_loss"
 pytestmark = pytest.mark.unit
 
-TINY_MODEL = {"gru_hidden": 8, "classifier_hidden": 4, "age_hidden": 4, "epochs": 1, "vm_epochs": 1}
+TINY_MODEL = as_overrides(get_family(FAMILY).train.tiny())
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
-"""Face videos -> a hearing-loss cohort of per-frame Marlin features (paper §3.2.1, §4.3).
+"""Recorded face videos -> a hearing-loss cohort of per-frame Marlin features (paper §3.2.1, §4.3).
 
 Input: a segments CSV (one row per segment: who, which session, which noise level, which video
 window) as an annotation of recorded conversations would give it. Output: a cohort directory
-in the format of :mod:`models.hearing_loss.dataset`, written one subject at a time.
+in the format of :mod:`models.hearing_loss.dataset`, written one subject at a time. The family's
+``data.featurize`` (``affectops data featurize``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.settings import Settings, load_settings
 from models.common.face import FaceAligner, FaceConfig
 from models.common.marlin import MarlinConfig
 from models.hearing_loss.dataset import AGE_RANGE, FPS, GENDERS, NOISE_LEVELS_DBA, CohortWriter, age_group
 from models.hearing_loss.media import MARLIN_SMALL, RANDOM_WEIGHTS_WARNING, featurize_segment, frozen_encoder
-from serving.core import resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -108,23 +107,23 @@ def _lines(bad: pd.Series) -> str:
 def build_cohort_from_videos(
     segments_csv: Path,
     out: Path,
-    weights: str | None,
+    weights: Path | None,
     *,
+    weights_uri: str | None = None,
     config: MarlinConfig = MARLIN_SMALL,
     face: FaceConfig = FACE_DEFAULTS,
-    settings: Settings | None = None,
     device: str = "cpu",
     seed: int = 0,
 ) -> pd.DataFrame:
     """Featurize every segment of ``segments_csv`` into a new cohort at ``out``; returns its manifest.
 
-    ``weights``: a MARLIN checkpoint (local path, or a local/``s3://`` directory holding one).
-    ``None`` builds a randomly initialised encoder from ``seed``, which is flagged in the cohort's
-    provenance and warned about: such features are for pipeline tests, not for models.
+    ``weights``: a local MARLIN checkpoint file; ``weights_uri``, where it came from (a local or
+    ``s3://`` directory), is what the provenance names (default: ``weights``). ``None`` builds a
+    randomly initialised encoder from ``seed``, which is flagged in the cohort's provenance and warned
+    about: such features are for pipeline tests, not for models.
     """
     segments = read_segments(segments_csv)
-    local = None if weights is None else resolve_weights(weights, settings or load_settings())
-    encoder = frozen_encoder(local, config, seed=seed)
+    encoder = frozen_encoder(weights, config, seed=seed)
     aligner = FaceAligner(face)
     writer = CohortWriter(out, feature_dim=config.embed_dim)
     without_face: dict[str, int] = {}
@@ -142,13 +141,13 @@ def build_cohort_from_videos(
     encoder_provenance = {
         "architecture": "MARLIN ViT encoder (models.common.marlin)",
         "config": asdict(config),
-        "weights": weights,
+        "weights": weights_uri or (None if weights is None else str(weights)),
         "random_weights": weights is None,
         **({"seed": seed, "warning": RANDOM_WEIGHTS_WARNING} if weights is None else {}),
     }
     return writer.close(
         {
-            "generator": "components.featurize.build_cohort_from_videos",
+            "generator": "models.hearing_loss.recordings.build_cohort_from_videos",
             "segments_csv": str(Path(segments_csv).resolve()),
             "encoder": encoder_provenance,
             "face": {"detector": "OpenCV Haar cascades, FFHQ-style eye alignment", **asdict(face)},
