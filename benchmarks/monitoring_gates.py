@@ -13,7 +13,12 @@ The shifts, fixed before any was measured: the young (18-39) 85% of the window's
 drifted window); 80% female instead of half; the model's logit +1 for the young (their scores move);
 the model blind to the young's condition (its logit noise alone for them: a fairness gap).
 
-Usage: python -m benchmarks.monitoring_gates [--trials N] [--quick]
+Thresholds (``--calibrate``): on windows like the reference drawn from seeds the measurement never
+uses, each gate's threshold is the quantile of what it reads that it crosses in at most 5% / (number
+of gates) of them, at each scale; the default is the more lenient of the two scales, rounded outward,
+so that a report at either scale has at most about a 5% chance of any false alarm (Bonferroni).
+
+Usage: python -m benchmarks.monitoring_gates [--calibrate] [--trials N] [--quick]
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.results import write_section
 
 ROWS_PER_SUBJECT = 20  # segments a subject sends in a window (the demo's 6-minute sessions: ~20)
+CALIBRATION_SEED = 1_000_000  # calibration windows never share a seed with the measured ones
+FALSE_ALARM = 0.05  # per report, any gate
 
 
 @dataclass(frozen=True)
@@ -55,29 +63,53 @@ CONDITIONS: Mapping[str, Mapping[str, object]] = {
 }
 
 
-def _trial(scale: str, condition: str, trial: int) -> list[str]:
-    """The gates one report fired (threshold keys)."""
+Readings = dict[str, list[tuple[float, float | None]]]  # gate -> (value, chance level) per scope
+
+
+def _trial(scale: str, condition: str, trial: int, seed_base: int = 0) -> Readings:
+    """What each gate read in one report (``monitoring.gates.readings``)."""
     from models.hearing_loss.traffic import synthetic_reference, synthetic_window
     from monitoring.config import load_config
-    from monitoring.gates import check
+    from monitoring.gates import readings
     from monitoring.report import build_report
 
     config = load_config("hearing_loss")
     size = SCALES[scale]
+    seed = seed_base + 2 * trial
     reference = synthetic_reference(
         size.reference_subjects * ROWS_PER_SUBJECT,
-        seed=2 * trial,
+        seed=seed,
         subjects=size.reference_subjects,
         answered=size.answered,
     )
     window, labels = synthetic_window(
         size.window_subjects * ROWS_PER_SUBJECT,
-        seed=2 * trial + 1,
+        seed=seed + 1,
         subjects=size.window_subjects,
         **CONDITIONS[condition],
     )
     report = build_report(window, reference, labels, config=config)
-    return sorted({breach.metric for breach in check(report, config["thresholds"])})
+    read = readings(report, list(config["thresholds"]))
+    return {gate: [(r.value, r.raise_to) for r in found] for gate, found in read.items()}
+
+
+def fires(kind: str, values: list[tuple[float, float | None]], threshold: float) -> bool:
+    from monitoring.gates import Reading, crossed
+
+    return any(crossed(kind, Reading("", v, raise_to=r), threshold) is not None for v, r in values)
+
+
+def statistic(kind: str, values: list[tuple[float, float | None]]) -> float:
+    """One number per report that crosses a threshold exactly when the gate fires: a ceiling's
+    largest value above its chance level, a floor's smallest value."""
+    if kind == "ceiling":
+        return max((v for v, r in values if r is None or v > r), default=-math.inf)
+    return min((v for v, _ in values), default=math.inf)
+
+
+def _run(jobs: list[tuple], workers: int) -> list[Readings]:
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_trial, *zip(*jobs, strict=True), chunksize=4))
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -96,45 +128,94 @@ def _rate(hits: int, n: int) -> str:
 
 
 def run(trials: Mapping[str, int], workers: int) -> pd.DataFrame:
+    """The share of reports in which each gate, at the family's thresholds, fired."""
     from monitoring.config import load_config
+    from monitoring.gates import kind_of
 
-    gates = list(load_config("hearing_loss")["thresholds"])
+    thresholds = load_config("hearing_loss")["thresholds"]
     jobs = [(s, c, t) for s in SCALES for c in CONDITIONS for t in range(trials[c])]
-    with ProcessPoolExecutor(workers) as pool:
-        fired = list(pool.map(_trial, *zip(*jobs, strict=True), chunksize=4))
+    read = _run(jobs, workers)
     rows = []
     for scale in SCALES:
         for condition in CONDITIONS:
-            got = [f for (s, c, _), f in zip(jobs, fired, strict=True) if (s, c) == (scale, condition)]
+            got = [r for (s, c, _), r in zip(jobs, read, strict=True) if (s, c) == (scale, condition)]
+            fired = [{g for g, t in thresholds.items() if fires(kind_of(g), r[g], t)} for r in got]
             row = {
                 "scale": scale,
                 "window": condition,
                 "trials": len(got),
-                "any gate": _rate(sum(map(bool, got)), len(got)),
+                "any gate": _rate(sum(map(bool, fired)), len(got)),
             }
-            row |= {gate: _rate(sum(gate in f for f in got), len(got)) for gate in gates}
+            row |= {gate: _rate(sum(gate in f for f in fired), len(got)) for gate in thresholds}
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def calibrate(trials: int, workers: int) -> pd.DataFrame:
+    """Per gate and scale, the threshold a window like the reference crosses with probability at
+    most FALSE_ALARM / gates (from ``trials`` windows on seeds of their own), and the default."""
+    from monitoring.config import load_config
+    from monitoring.gates import kind_of
+
+    thresholds = load_config("hearing_loss")["thresholds"]
+    level = FALSE_ALARM / len(thresholds)
+    jobs = [(s, "like the reference", t, CALIBRATION_SEED) for s in SCALES for t in range(trials)]
+    read = _run(jobs, workers)
+    rows = []
+    for gate, configured in thresholds.items():
+        kind = kind_of(gate)
+        row: dict[str, object] = {"gate": gate, "kind": kind, "configured": configured}
+        found = []
+        for scale in SCALES:
+            values = [statistic(kind, r[gate]) for (s, *_), r in zip(jobs, read, strict=True) if s == scale]
+            q = np.quantile(values, 1 - level if kind == "ceiling" else level, method="inverted_cdf")
+            row[f"{scale} quantile"] = q if math.isfinite(q) else None
+            found.append(q)
+        lenient = max(found) if kind == "ceiling" else min(found)
+        # rounded outward; a ceiling no null window crosses (above its chance level) keeps its value
+        if not math.isfinite(lenient):
+            row["default"] = configured
+        else:
+            row["default"] = (math.ceil if kind == "ceiling" else math.floor)(lenient * 100) / 100
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calibrate", action="store_true", help="set the thresholds (writes their section)")
     parser.add_argument("--trials", type=int, default=100, help="windows like the reference per scale")
     parser.add_argument("--shift-trials", type=int, default=50, help="windows per planted shift and scale")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="10 and 5 trials; prints, writes nothing")
     args = parser.parse_args(argv)
     null, shifted = (10, 5) if args.quick else (args.trials, args.shift_trials)
-    trials = {c: null if not shift else shifted for c, shift in CONDITIONS.items()}
     start = time.perf_counter()
-    table = run(trials, args.workers)
+    if args.calibrate:
+        table = calibrate(null, args.workers)
+    else:
+        table = run({c: null if not shift else shifted for c, shift in CONDITIONS.items()}, args.workers)
     seconds = time.perf_counter() - start
     print(table.to_string(index=False))
     print(f"{seconds:.0f} s")
     if args.quick:
         return
+    method = __doc__.split("\n\nUsage")[0]
+    if args.calibrate:
+        notes = (
+            method
+            + f"\n\n{null} windows like the reference per scale (seeds from {CALIBRATION_SEED}); a quantile"
+            + f" at level {FALSE_ALARM}/{len(table)} (ceilings: its upper tail); `default`: what"
+            + " models/hearing_loss/monitoring.yaml then holds. A quantile of none: no window crossed"
+            + f" the gate's chance level. {seconds:.0f} s. Rerun: `python -m benchmarks.monitoring_gates"
+            + " --calibrate`."
+        )
+        write_section(
+            "Monitoring gate thresholds (hearing loss), set on windows like the reference", table, notes
+        )
+        return
     notes = (
-        __doc__.split("\n\nUsage")[0]
+        method
         + f"\n\nEach cell: the share of trials in which the gate fired [95% Wilson interval]; {seconds:.0f} s"
         + " in all. Rerun: `python -m benchmarks.monitoring_gates`."
     )

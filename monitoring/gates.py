@@ -97,27 +97,63 @@ RULES: dict[str, tuple[str, Callable[[Mapping], list[tuple[str, Any]]]]] = {
 }
 
 
-def check(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[Breach]:
-    """Every threshold ``report`` crosses, in the order of ``thresholds``; empty when it passes."""
-    unknown = sorted(key for key in thresholds if _rule(key) is None)
+@dataclass(frozen=True)
+class Reading:
+    """What a gate reads off a report in one scope; ``raise_to``: a ceiling's chance level, if any."""
+
+    scope: str
+    value: float
+    low: float | None = None
+    high: float | None = None
+    raise_to: float | None = None
+
+
+def readings(report: Mapping[str, Any], keys) -> dict[str, list[Reading]]:
+    """Per threshold key, the values its gate reads in ``report`` (scopes where the report has none
+    are left out); the benchmark of the gates as a detector reads these to set thresholds."""
+    unknown = sorted(key for key in keys if _rule(key) is None)
     if unknown:
         raise ValueError(f"thresholds: unknown key(s) {unknown}; known: {sorted(RULES)} and f1_<group>")
+    found: dict[str, list[Reading]] = {}
+    for key in keys:
+        found[key] = [
+            Reading(scope, float(ci["value"]), ci.get("low"), ci.get("high"), ci.get("raise_to"))
+            for scope, ci in _rule(key)[1](report)
+            if (ci or {}).get("value") is not None
+        ]
+    return found
+
+
+def crossed(kind: str, reading: Reading, threshold: float) -> float | None:
+    """The limit ``reading`` crossed (a ceiling raised to its chance level), or None."""
+    limit = max(threshold, reading.raise_to or threshold)
+    hit = reading.value > limit if kind == "ceiling" else reading.value < limit
+    return limit if hit else None
+
+
+def check(report: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[Breach]:
+    """Every threshold ``report`` crosses, in the order of ``thresholds``; empty when it passes."""
+    read = readings(report, list(thresholds))
     breaches = []
     for key, threshold in thresholds.items():
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
             raise ValueError(f"thresholds[{key!r}]: must be a number, got {threshold!r}")
-        kind, read = _rule(key)
-        for scope, ci in read(report):
-            value = (ci or {}).get("value")
-            if value is None:
-                continue
-            limit = max(threshold, ci.get("raise_to") or threshold)  # a ceiling raised to its chance level
-            crossed = value > limit if kind == "ceiling" else value < limit
-            if crossed:
-                low, high = ci.get("low"), ci.get("high")
+        kind = kind_of(key)
+        for reading in read[key]:
+            limit = crossed(kind, reading, threshold)
+            if limit is not None:
+                low, high = reading.low, reading.high
                 interval = (low, high) if low is not None and high is not None else None
-                breaches.append(Breach(key, scope, float(value), float(limit), kind, interval))
+                breaches.append(Breach(key, reading.scope, reading.value, float(limit), kind, interval))
     return breaches
+
+
+def kind_of(key: str) -> str:
+    """``ceiling`` or ``floor``: which side of a threshold key's value is a breach."""
+    rule = _rule(key)
+    if rule is None:
+        raise ValueError(f"thresholds: unknown key {key!r}; known: {sorted(RULES)} and f1_<group>")
+    return rule[0]
 
 
 def _rule(key: str) -> tuple[str, Callable[[Mapping], list[tuple[str, Any]]]] | None:
