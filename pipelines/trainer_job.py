@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from models import get_family
 from pipelines.cluster import ENDPOINT_KEYS, S3_SECRET_KEYS, ClusterConfig
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
@@ -31,7 +32,7 @@ def trainer_job(
     variant: str | None,
     overrides: Mapping[str, Any] | None,
     seed: int,
-    holdout_fold: int | None,
+    holdout: str | None,
     dataset_uri: str,
     out_uri: str,
     workers: int,
@@ -44,15 +45,17 @@ def trainer_job(
     ``out_uri`` is the run directory inside each pod (an absolute path, e.g. a mounted volume):
     ``affectops train --out`` writes a local directory; rank 0 records the run in MLflow.
     """
-    _check(name, workers, gpus_per_worker, seed, holdout_fold, out_uri)
+    _check(name, workers, gpus_per_worker, seed, out_uri)
+    if holdout is not None:  # a fold index or a partition name: the family says which, now, not in the pod
+        get_family(family).data.partitions.holdout(holdout)
     gpu = gpus_per_worker > 0
     train_args = ["train", "--data", dataset_uri, "--family", family, "--seed", str(seed)]
     if variant:
         train_args += ["--variant", variant]
     for key, value in (overrides or {}).items():
         train_args += ["--set", f"{key}={value}"]
-    if holdout_fold is not None:
-        train_args += ["--holdout-fold", str(holdout_fold)]
+    if holdout is not None:
+        train_args += ["--holdout", str(holdout)]
     train_args += ["--out", out_uri, "--device", "cuda" if gpu else "cpu", "--tracker", "mlflow"]
     # Trainer's torch policy sets PET_NODE_RANK, PET_MASTER_ADDR and PET_MASTER_PORT, which torchrun
     # reads as --node-rank, --master-addr, --master-port; the sizes are spelt out to match the job.
@@ -104,9 +107,7 @@ def _gpu_pool(profile: ClusterConfig) -> dict[str, Any]:
     }
 
 
-def _check(
-    name: str, workers: int, gpus_per_worker: int, seed: int, holdout_fold: int | None, out_uri: str
-) -> None:
+def _check(name: str, workers: int, gpus_per_worker: int, seed: int, out_uri: str) -> None:
     if not _DNS_LABEL.match(name) or len(name) > 63:
         raise ValueError(f"name: {name!r} is not a DNS-1035 label (lowercase letters, digits, '-', <= 63)")
     if workers < 1:
@@ -115,8 +116,6 @@ def _check(
         raise ValueError(f"gpus_per_worker: {gpus_per_worker} is negative")
     if seed < 0:
         raise ValueError(f"seed: {seed} is negative")
-    if holdout_fold is not None and holdout_fold < 0:
-        raise ValueError(f"holdout_fold: {holdout_fold} is negative")
     if not out_uri.startswith("/"):
         raise ValueError(
             f"out_uri: {out_uri!r} must be an absolute path in the pod (affectops train --out writes "

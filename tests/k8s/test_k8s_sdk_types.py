@@ -142,7 +142,7 @@ def test_trainer_objects_round_trip_through_the_trainer_sdk(
         variant=None,
         overrides={"epochs": 15},
         seed=0,
-        holdout_fold=None,
+        holdout=None,
         dataset_uri="s3://affectops/datasets/hearing_loss",
         out_uri="/runs/hearing-loss",
         workers=4,

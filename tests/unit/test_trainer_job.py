@@ -16,7 +16,7 @@ JOB = {
     "variant": "marlin_vm_abm",
     "overrides": {"epochs": 15, "lr": 1e-4},
     "seed": 3,
-    "holdout_fold": 1,
+    "holdout": "1",
     "dataset_uri": "s3://affectops/datasets/hearing_loss-v1",
     "out_uri": "/runs/hearing-loss",
     "workers": 2,
@@ -99,8 +99,8 @@ def test_cpu_workers_stay_off_the_gpu_pool() -> None:
     assert trainer["numProcPerNode"] == 1
     assert trainer["command"][trainer["command"].index("--device") + 1] == "cpu"
     # no variant, overrides or held-out fold: the CLI's defaults apply
-    bare = _job(variant=None, overrides=None, holdout_fold=None)["spec"]["trainer"]["command"]
-    assert not {"--variant", "--set", "--holdout-fold"} & set(bare)
+    bare = _job(variant=None, overrides=None, holdout=None)["spec"]["trainer"]["command"]
+    assert not {"--variant", "--set", "--holdout"} & set(bare)
 
 
 def test_runtime_containers_are_locked_down() -> None:
@@ -141,7 +141,9 @@ def test_manifests_pass_the_trainer_sdk_types(profile: str) -> None:
         ({"workers": 0}, "workers: 0 must be at least 1"),
         ({"gpus_per_worker": -1}, "gpus_per_worker: -1 is negative"),
         ({"seed": -2}, "seed: -2 is negative"),
-        ({"holdout_fold": -1}, "holdout_fold: -1 is negative"),
+        ({"holdout": "-1"}, "holdout '-1': a fold index is >= 0"),
+        # a family of named partitions (audio emotion: S1-S4) takes a name, not a fold index
+        ({"family": "audio_emotion", "holdout": "1"}, "holdout '1': not one of this family's partitions"),
         ({"out_uri": "s3://affectops/runs"}, "out_uri: 's3://affectops/runs' must be an absolute path"),
     ],
 )
@@ -156,3 +158,8 @@ def test_yaml_round_trips() -> None:
 
     job = _job()
     assert yaml.safe_load(to_yaml(job)) == job
+
+
+def test_a_named_partition_is_held_out_as_named() -> None:
+    command = _job(family="audio_emotion", holdout="S4")["spec"]["trainer"]["command"]
+    assert command[command.index("--holdout") + 1] == "S4"
