@@ -70,6 +70,27 @@ def _group_f1(group: str) -> Callable[[Mapping], list[tuple[str, Any]]]:
     return each
 
 
+def _column_drift(column: str) -> Callable[[Mapping], list[tuple[str, Any]]]:
+    """``drift_<column>``: a ceiling on one record column's drift distance over the whole window, as a
+    multiple of its drift threshold (the larger of the effect size and its chance level): a shift in
+    one column (a gender mix, say) that the share of drifted columns dilutes."""
+
+    def read(report: Mapping) -> list[tuple[str, Any]]:
+        overall = report.get("drift", {}).get("overall") or {}
+        columns = overall.get("columns") or {}
+        entry = columns.get(column)
+        if entry is None:
+            if columns and column not in (overall.get("skipped_columns") or []):
+                known = sorted(columns)
+                raise ValueError(
+                    f"thresholds['drift_{column}']: no column {column!r} in the report; columns: {known}"
+                )
+            return [("overall", {"value": None})]
+        return [("overall", {"value": entry["score"] / entry["threshold"]})]
+
+    return read
+
+
 def _embedding(report: Mapping) -> list[tuple[str, Any]]:
     # the ceiling is an effect size; at small samples it is raised to the AUC chance alone reaches
     embedding = report.get("drift", {}).get("overall", {}).get("embedding") or {}
@@ -82,7 +103,8 @@ def _probe(report: Mapping) -> list[tuple[str, Any]]:
 
 
 # threshold key -> (kind, reader giving (scope, {"value", "low"?, "high"?}) pairs); besides these,
-# ``f1_<group>`` (say ``f1_young``) is a floor on that group's F1 (``_rule``)
+# ``f1_<group>`` (say ``f1_young``) is a floor on that group's F1 and ``drift_<column>`` a ceiling on
+# one column's drift (``_rule``)
 RULES: dict[str, tuple[str, Callable[[Mapping], list[tuple[str, Any]]]]] = {
     "drift_share": ("ceiling", _overall(("drift_share",))),
     "feature_drift_share": ("ceiling", _overall(("features", "drifted_share"))),
@@ -113,7 +135,9 @@ def readings(report: Mapping[str, Any], keys) -> dict[str, list[Reading]]:
     are left out); the benchmark of the gates as a detector reads these to set thresholds."""
     unknown = sorted(key for key in keys if _rule(key) is None)
     if unknown:
-        raise ValueError(f"thresholds: unknown key(s) {unknown}; known: {sorted(RULES)} and f1_<group>")
+        raise ValueError(
+            f"thresholds: unknown key(s) {unknown}; known: {sorted(RULES)} and f1_<group>, drift_<column>"
+        )
     found: dict[str, list[Reading]] = {}
     for key in keys:
         found[key] = [
@@ -152,7 +176,9 @@ def kind_of(key: str) -> str:
     """``ceiling`` or ``floor``: which side of a threshold key's value is a breach."""
     rule = _rule(key)
     if rule is None:
-        raise ValueError(f"thresholds: unknown key {key!r}; known: {sorted(RULES)} and f1_<group>")
+        raise ValueError(
+            f"thresholds: unknown key {key!r}; known: {sorted(RULES)} and f1_<group>, drift_<column>"
+        )
     return rule[0]
 
 
@@ -161,4 +187,6 @@ def _rule(key: str) -> tuple[str, Callable[[Mapping], list[tuple[str, Any]]]] | 
         return RULES[key]
     if key.startswith("f1_") and len(key) > 3:
         return "floor", _group_f1(key[3:])
+    if key.startswith("drift_") and len(key) > 6:
+        return "ceiling", _column_drift(key[6:])
     return None

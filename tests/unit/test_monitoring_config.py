@@ -46,7 +46,16 @@ def test_each_family_gets_its_own_monitoring_over_the_shared_estimation() -> Non
     assert "f1_young" in hearing["thresholds"] and "f1_young" not in expression["thresholds"]
     assert defaults["thresholds"] == {} and defaults["age_groups"] == {}
     for family in FAMILIES:  # every gate a family names is one the gate knows (else check raises)
-        assert check({"drift": {}, "fairness": {}}, load_config(family)["thresholds"]) == []
+        config = load_config(family)
+        assert check({"drift": {}, "fairness": {}}, config["thresholds"]) == []
+        # and a column's drift gate names a column the family's drift compares
+        compared = {
+            *config["drift"]["numerical"],
+            *config["drift"]["categorical"],
+            *config["drift"]["as_logged"],
+        }
+        gated = {key.removeprefix("drift_") for key in config["thresholds"] if key.startswith("drift_")}
+        assert gated - {"share"} <= compared | {config["columns"]["prediction"]}, family
 
 
 def test_bad_configs_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,8 +101,8 @@ def test_missing_metrics_are_not_breaches() -> None:
 def test_bad_thresholds_name_the_key() -> None:
     with pytest.raises(ValueError, match=r"thresholds\['f1_yuong'\]: no group 'yuong'"):
         check(report(), {"f1_yuong": 0.4})
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['drift_shares'\]"):
-        check(report(), {"drift_shares": 0.4})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \[.drifted_share.\]"):
+        check(report(), {"drifted_share": 0.4})
     with pytest.raises(ValueError, match=r"thresholds\['f1_gap'\]: must be a number"):
         check(report(), {"f1_gap": "0.3"})
 
@@ -249,3 +249,20 @@ def test_readings_are_what_check_compares_and_the_calibration_statistic_agrees()
             assert fires(kind, values, threshold) == fired, (key, threshold)
             s = statistic(kind, values)
             assert fired == (s > threshold if kind == "ceiling" else s < threshold), (key, threshold)
+
+
+def test_a_column_drift_ceiling_reads_the_distance_as_a_multiple_of_its_threshold() -> None:
+    columns = {
+        "gender": {"score": 0.3, "threshold": 0.12, "drifted": True},
+        "age": {"score": 0.05, "threshold": 0.1, "drifted": False},
+    }
+    drifted = report()
+    drifted["drift"]["overall"] |= {"columns": columns, "skipped_columns": {"probability": "too few"}}
+    (breach,) = check(drifted, {"drift_gender": 2.0, "drift_age": 2.0})
+    assert (breach.metric, breach.scope, breach.value) == ("drift_gender", "overall", pytest.approx(2.5))
+    assert check(drifted, {"drift_gender": 2.5}) == []
+    # a column left out for too few answered units is not a breach; a name the report lacks is an error
+    assert check(drifted, {"drift_probability": 1.0}) == []
+    with pytest.raises(ValueError, match=r"drift_gendr.*no column 'gendr'.*\['age', 'gender'\]"):
+        check(drifted, {"drift_gendr": 1.0})
+    assert check({"drift": {}}, {"drift_gender": 1.0}) == []  # no drift section yet: nothing read
