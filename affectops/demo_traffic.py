@@ -45,7 +45,7 @@ def _drift_line(name: str, result) -> str:
     breaches = [
         b.message
         for b in result.breaches
-        if b.metric.startswith(("drift_share", "feature_drift", "embedding"))
+        if b.metric.startswith(("drift_", "feature_drift", "embedding"))  # drift_share, drift_<column>
     ]
     verdict = "DRIFT DETECTED" if breaches else "no drift detected"
     detail = "; ".join(breaches) if breaches else "drift gates passed"

