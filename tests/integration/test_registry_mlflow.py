@@ -121,7 +121,9 @@ def test_register_promote_and_gate_failure(settings, tiny_model) -> None:
     failed = promote(FAMILY, 2, gates, settings=settings)
     assert not failed.passed and not failed.promoted
     assert failed.reasons == [
-        f"quality: f1 = {report['f1']:.4f} is below the floor 1.01",
+        # the paper's metric with its subject-bootstrap interval
+        f"quality: f1 = {report['f1']:.4f} (95% CI {report['f1_low']:.4f} to {report['f1_high']:.4f})"
+        " is below the floor 1.01",
         "fairness: f1_mid: missing from the evaluation report",
     ]
     assert int(client.get_model_version_by_alias(FAMILY, CHAMPION).version) == 1
