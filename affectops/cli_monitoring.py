@@ -211,8 +211,12 @@ def format_result(result) -> str:
     if report["fairness"]:
         lines.append(fairness_table(report).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     probe = report["age_probe"]
-    if probe is not None:
-        lines.append(f"age probe (Fig. 5): r {probe['r']}, p {probe['p']}, {probe['subjects']} subjects")
+    if probe is not None and probe["r"] is not None:
+        lines.append(
+            f"age probe (Fig. 5): r {probe['r']:.3f}, p {probe['p']:.3f}, {probe['subjects']} subjects"
+        )
+    elif probe is not None:
+        lines.append(f"age probe (Fig. 5): not computed ({probe['subjects']} subjects with both ages)")
     lines += [f"{name}: {path}" for name, path in report["paths"].items()]
     lines += [f"ALERT {breach.message}" for breach in result.breaches]
     lines.append(f"alerts: {result.alerts}" if result.breaches else "no threshold breached")

@@ -140,6 +140,7 @@ def _run(
         holdout,
         seed=seed,
         subjects=subjects,
+        trained_on=config,
         reference_like_subjects=size.reference_like_subjects,
     )
     _print_next(console, run_dir, settings)

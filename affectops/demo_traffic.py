@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,13 +26,16 @@ from models.contract import FamilySpec, Holdout, KFolds
 HELD_OUT_PREFIX = "demo-"  # the held-out slice's request ids and units in the inference log
 
 
-def _cohort(spec: FamilySpec, settings: Settings, name: str, seed: int, subjects: int) -> Path:
-    """A fresh synthetic cohort of the family's traffic, split (for its anchors)."""
+def _cohort(
+    spec: FamilySpec, settings: Settings, name: str, seed: int, subjects: int, trained_on: Any
+) -> Path:
+    """Fresh subjects of the population the served model was trained on (``trained_on``: its cohort's
+    synth config), split (for its anchors)."""
     import shutil
 
     cohort = settings.home / "datasets" / name
     shutil.rmtree(cohort, ignore_errors=True)
-    spec.data.synthesize(spec.monitor.traffic.cohort(subjects, seed), cohort)
+    spec.data.synthesize(spec.monitor.traffic.cohort(subjects, seed, trained_on), cohort)
     partitions = spec.data.partitions
     if isinstance(partitions, KFolds):  # fixed partitions come with the dataset
         partitions.split(cohort, partitions.k, seed)
@@ -60,10 +64,12 @@ def serve_and_monitor(
     *,
     seed: int,
     subjects: int,
+    trained_on: Any,
     reference_like_subjects: int | None = None,
 ) -> int:
-    """The serving and monitoring half of the demo; an exit code. Each window's traffic comes from a
-    fresh cohort of ``subjects`` subjects (the reference-like one: ``reference_like_subjects``)."""
+    """The serving and monitoring half of the demo; an exit code. Each window's traffic comes from
+    ``subjects`` new subjects (the reference-like one: ``reference_like_subjects``) of the population
+    of ``trained_on``, the served model's training cohort (its synth config)."""
     from affectops.cli_monitoring import format_result
     from monitoring.config import load_config
     from monitoring.job import report_window
@@ -117,7 +123,7 @@ def serve_and_monitor(
             ("reference-like window", seed + 101, False, reference_like_subjects or subjects),
             (f"drifted window ({traffic.shift})", seed + 202, True, subjects),
         ):
-            cohort = _cohort(spec, settings, f"traffic-{window_seed}", window_seed, size)
+            cohort = _cohort(spec, settings, f"traffic-{window_seed}", window_seed, size, trained_on)
             requests, labels = traffic.window(
                 cohort, shifted=shifted, prefix=f"w{window_seed}-", seed=window_seed
             )

@@ -16,7 +16,22 @@ import pandas as pd
 
 from benchmarks.results import write_section
 
-STAGE = re.compile(r"^\[\s*(?P<seconds>[\d.]+) s\] (?P<stage>.+)$", re.M)
+# affectops/console.py: "-> <step>" when a step starts, "   done in <n> s|min" when it ends
+STEP = re.compile(r"^-> (?P<stage>.+)$")
+DONE = re.compile(r"^   done in (?P<value>[\d.]+) (?P<unit>s|min)$")
+
+
+def stages(stdout: str) -> list[dict]:
+    """Each step of the demo's terminal output with its wall time in seconds."""
+    rows, open_step = [], None
+    for line in stdout.splitlines():
+        if step := STEP.match(line):
+            open_step = step["stage"]
+        elif (done := DONE.match(line)) and open_step is not None:
+            seconds = float(done["value"]) * (60 if done["unit"] == "min" else 1)
+            rows.append({"stage": open_step, "wall s": round(seconds, 1)})
+            open_step = None
+    return rows
 
 
 def main() -> None:
@@ -34,7 +49,9 @@ def main() -> None:
         raise SystemExit(
             f"the demo failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    rows = [{"stage": m["stage"], "wall s": float(m["seconds"])} for m in STAGE.finditer(done.stdout)]
+    rows = stages(done.stdout)
+    if not rows:
+        raise SystemExit(f"no steps in the demo's output:\n{done.stdout[-3000:]}")
     rows.append({"stage": "total, including start-up", "wall s": round(total, 1)})
     table = pd.DataFrame(rows)
     notes = (

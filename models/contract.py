@@ -178,7 +178,9 @@ class Traffic:
     """Synthetic production traffic (the demo's): fresh cohorts of the make the family's model is
     trained on, sent as windows of requests whose units' labels arrive later."""
 
-    cohort: Callable[[int, int], Any]  # (subjects, seed) -> the synth config of such a cohort
+    # (subjects, seed, trained_on=None) -> the synth config of such a cohort; with trained_on (the
+    # served model's training cohort's config): new subjects of that same population
+    cohort: Callable[..., Any]
     # (split dataset, *, holdout: that partition's examples only (None: all), shifted: the shifted
     # population's window, prefix: of request ids and units, keeping cohorts apart in one inference
     # log, seed) -> the requests and their units' labels (subject_pseudonym, the label column)

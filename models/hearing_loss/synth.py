@@ -41,7 +41,7 @@ Deterministic for a seed: subject ``i`` draws from its own ``SeedSequence`` chil
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,9 @@ class SynthConfig:
     frame_std: float = 0.8
     ar_rho: float = 0.9
     obs_std: float = 0.5
+    # (seed, subjects) of the cohort whose planted directions and feature mixing this one shares: new
+    # subjects of that population, as production traffic is to a model trained on it; None: its own
+    world: tuple[int, int] | None = None
 
 
 # Null controls as generator settings. ``no_reaction``: no hearing-loss reaction and no age correlation,
@@ -234,7 +237,10 @@ def _cohort_draws(
     cohort_seq, *subject_seqs = root.spawn(config.subjects + 1)
     cohort_rng = np.random.default_rng(cohort_seq)
     people = _demographics(config, cohort_rng)
-    effects, mixing = _directions(config, cohort_rng)
+    effects, mixing = _directions(config, cohort_rng)  # drawn either way: the later draws stay as they were
+    if config.world is not None:
+        seed, subjects = config.world
+        *_, effects, mixing = _cohort_draws(replace(config, seed=seed, subjects=subjects, world=None))
     return cohort_rng, subject_seqs, people, effects, mixing
 
 

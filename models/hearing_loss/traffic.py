@@ -6,6 +6,7 @@ hearing loss, and input summaries that carry a little age signal, without traini
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,14 @@ SHIFT = "mostly young"  # the shifted window: the age shift monitoring has to se
 YOUNG_SHARE_SHIFTED = 0.85
 
 
-def demo_cohort(subjects: int, seed: int) -> SynthConfig:
+def demo_cohort(subjects: int, seed: int, trained_on: SynthConfig | None = None) -> SynthConfig:
     """6-minute sessions instead of one hour: the same format and effects, minutes not hours; the
-    platform cohort (``synth.PLATFORM_COHORT``), on which the model clears the gates at the demo's scale."""
-    return SynthConfig(subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT)
+    platform cohort (``synth.PLATFORM_COHORT``), on which the model clears the gates at the demo's scale.
+    With ``trained_on`` (the cohort a served model was trained on): new subjects of its population."""
+    config = SynthConfig(subjects=subjects, session_seconds=(330.0, 390.0), seed=seed, **PLATFORM_COHORT)
+    if trained_on is None:
+        return config
+    return replace(config, world=trained_on.world or (trained_on.seed, trained_on.subjects))
 
 
 def window(

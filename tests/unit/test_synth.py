@@ -79,6 +79,19 @@ def test_same_seed_same_bytes_other_seed_other_cohort(tmp_path: Path) -> None:
     ).read_bytes()
 
 
+def test_new_subjects_of_a_world_share_its_directions_and_not_its_people(tmp_path: Path) -> None:
+    trained_on = SynthConfig(subjects=6, session_seconds=(200.0, 260.0), seed=7)
+    new = replace(trained_on, subjects=5, seed=9, world=(7, 6))
+    same, own = planted_directions(trained_on), planted_directions(replace(new, world=None))
+    for name, direction in planted_directions(new).items():
+        np.testing.assert_array_equal(direction, same[name])  # the population: its face-to-feature map
+        assert not np.allclose(direction, own[name])  # (a cohort of that seed alone has other ones)
+    a, b = synthesize(trained_on, tmp_path / "a"), synthesize(new, tmp_path / "b")
+    # the people and sessions are the new seed's own, exactly as without a world
+    pd.testing.assert_frame_equal(b, synthesize(replace(new, world=None), tmp_path / "c"))
+    assert not a["age"].head(5).equals(b["age"].head(5))
+
+
 def test_refuses_to_write_into_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "stale.npy").write_bytes(b"")
