@@ -68,7 +68,7 @@ CONDITIONS: Mapping[str, Mapping[str, object]] = {
 }
 
 
-Readings = dict[str, list[tuple[float, float | None]]]  # gate -> (value, chance level) per scope
+Readings = dict[str, list]  # gate -> its monitoring.gates.Reading per scope
 
 
 def _trial(scale: str, condition: str, trial: int, seed_base: int = 0) -> Readings:
@@ -94,22 +94,21 @@ def _trial(scale: str, condition: str, trial: int, seed_base: int = 0) -> Readin
         **CONDITIONS[condition],
     )
     report = build_report(window, reference, labels, config=config)
-    read = readings(report, list(config["thresholds"]))
-    return {gate: [(r.value, r.raise_to) for r in found] for gate, found in read.items()}
+    return readings(report, list(config["thresholds"]))
 
 
-def fires(kind: str, values: list[tuple[float, float | None]], threshold: float) -> bool:
-    from monitoring.gates import Reading, crossed
+def fires(kind: str, found: list, threshold: float) -> bool:
+    from monitoring.gates import crossed
 
-    return any(crossed(kind, Reading("", v, raise_to=r), threshold) is not None for v, r in values)
+    return any(crossed(kind, reading, threshold) is not None for reading in found)
 
 
-def statistic(kind: str, values: list[tuple[float, float | None]]) -> float:
+def statistic(kind: str, found: list) -> float:
     """One number per report that crosses a threshold exactly when the gate fires: a ceiling's
     largest value above its chance level, a floor's smallest value."""
     if kind == "ceiling":
-        return max((v for v, r in values if r is None or v > r), default=-math.inf)
-    return min((v for v, _ in values), default=math.inf)
+        return max((r.value for r in found if r.raise_to is None or r.value > r.raise_to), default=-math.inf)
+    return min((r.value for r in found), default=math.inf)
 
 
 def _run(jobs: list[tuple], workers: int) -> list[Readings]:

@@ -232,22 +232,19 @@ def test_readings_are_what_check_compares_and_the_calibration_statistic_agrees()
     from benchmarks.monitoring_gates import fires, statistic
     from monitoring.gates import kind_of, readings
 
-    read = readings(report(auc=0.7, chance=0.65, gap=ci(0.3, 0.1, 0.5)), THRESHOLDS)
+    shown = report(auc=0.7, chance=0.65, gap=ci(0.3, 0.1, 0.5))
+    read = readings(shown, THRESHOLDS)
     (embedding,) = read["embedding_drift_score"]
     assert (embedding.value, embedding.raise_to) == (0.7, 0.65)
     assert [(r.scope, r.value) for r in read["f1_gap"]] == [("age_group", 0.3), ("gender", 0.05)]
     assert [r.scope for r in read["f1_young"]] == ["age_group", "gender"]  # both parts have "young" here
     # the benchmark's one number per report crosses a threshold exactly when check() fires
     for key, found in read.items():
-        values = [(r.value, r.raise_to) for r in found]
         kind = kind_of(key)
         for threshold in (0.0, 0.05, 0.1, 0.3, 0.5, 0.66, 0.7, 0.9, 1.0):
-            fired = any(
-                b.metric == key
-                for b in check(report(auc=0.7, chance=0.65, gap=ci(0.3, 0.1, 0.5)), {key: threshold})
-            )
-            assert fires(kind, values, threshold) == fired, (key, threshold)
-            s = statistic(kind, values)
+            fired = any(b.metric == key for b in check(shown, {key: threshold}))
+            assert fires(kind, found, threshold) == fired, (key, threshold)
+            s = statistic(kind, found)
             assert fired == (s > threshold if kind == "ceiling" else s < threshold), (key, threshold)
 
 
